@@ -1,0 +1,58 @@
+"""Workspace API key authentication: ``Authorization: Bearer hk_<prefix>_<secret>``."""
+
+from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from accounts.models import ApiKey
+from accounts.services import api_key_authenticate
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates a request as a workspace API key.
+
+    ``request.user`` is anonymous (a key is not a person) and ``request.auth`` is the ApiKey;
+    its ``workspace`` is the only workspace the request can see. A missing, malformed, wrong
+    or revoked key gets 401.
+    """
+
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, raw_key = header.partition(" ")
+        if scheme != self.keyword or not raw_key.strip():
+            raise exceptions.AuthenticationFailed(
+                "Send the workspace API key as 'Authorization: Bearer <key>'."
+            )
+        api_key = api_key_authenticate(raw_key=raw_key.strip())
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
+
+
+class HasApiKey:
+    """Permission: the request was authenticated with a workspace API key."""
+
+    message = "A workspace API key is required."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return isinstance(request.auth, ApiKey)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.api.authentication.ApiKeyAuthentication"
+    name = "workspaceApiKey"
+
+    def get_security_definition(self, auto_schema: object) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A workspace API key (hk_…), created on the workspace's API keys page.",
+        }

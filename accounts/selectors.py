@@ -1,0 +1,117 @@
+"""Reads of accounts data. Tenancy is enforced here: every workspace-scoped page or API
+starts from ``workspace_membership_get`` (a user) or an authenticated API key, and looks up
+what it shows through the workspace it got back, so anything of another workspace is a 404.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import ApiKey, Invitation, Membership, OnboardingStep, User, Workspace
+
+
+def workspace_membership_get(*, user: User, workspace_slug: str) -> Membership:
+    """The acting user's membership of the workspace with this slug; 404 when the user is
+    not a member (whether or not the workspace exists, so nothing leaks)."""
+    if not user.is_authenticated:
+        raise Http404("No such workspace.")
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(user=user, workspace__slug=workspace_slug)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such workspace.")
+    return membership
+
+
+def _get_in_workspace[M](queryset: QuerySet[M], *, workspace: Workspace, pk: int) -> M:
+    obj = queryset.filter(workspace=workspace, pk=pk).first()
+    if obj is None:
+        raise Http404(f"No such {queryset.model._meta.verbose_name} in this workspace.")
+    return obj
+
+
+def workspace_membership_get_by_id(*, workspace: Workspace, membership_id: int) -> Membership:
+    return _get_in_workspace(
+        Membership.objects.select_related("user"), workspace=workspace, pk=membership_id
+    )
+
+
+def workspace_invitation_get(*, workspace: Workspace, invitation_id: int) -> Invitation:
+    return _get_in_workspace(Invitation.objects.all(), workspace=workspace, pk=invitation_id)
+
+
+def workspace_api_key_get(*, workspace: Workspace, api_key_id: int) -> ApiKey:
+    return _get_in_workspace(ApiKey.objects.all(), workspace=workspace, pk=api_key_id)
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace).select_related("user")
+
+
+def workspace_open_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:
+    """Invitations neither accepted nor revoked (expired ones included, to resend)."""
+    return Invitation.objects.filter(
+        workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")
+
+
+def workspace_api_keys(*, workspace: Workspace) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(workspace=workspace).select_related("created_by")
+
+
+def user_memberships(*, user: User) -> QuerySet[Membership]:
+    return (
+        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+    )
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    key: str
+    label: str
+    completed_at: datetime | None
+    is_activation: bool
+
+
+@dataclass(frozen=True)
+class Checklist:
+    items: list[ChecklistItem]
+    activated_at: datetime | None
+
+    @property
+    def done(self) -> int:
+        return sum(1 for item in self.items if item.completed_at)
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+
+def onboarding_checklist(*, workspace: Workspace, activation_step: str) -> Checklist:
+    """Every checklist step with when the workspace first completed it."""
+    completed = dict(
+        OnboardingStep.objects.filter(workspace=workspace).values_list("key", "completed_at")
+    )
+    items = [
+        ChecklistItem(
+            key=key,
+            label=label,
+            completed_at=completed.get(key),
+            is_activation=key == activation_step,
+        )
+        for key, label in OnboardingStep.Key.choices
+    ]
+    return Checklist(items=items, activated_at=workspace.activated_at)
+
+
+def invitation_status_now(invitation: Invitation, now: datetime | None = None) -> str:
+    return invitation.status(now or timezone.now())

@@ -1,0 +1,46 @@
+from django.urls import include, path
+
+from accounts import views
+
+# Every pattern here is scoped to one workspace; tests/accounts/test_tenancy.py checks each
+# one answers 404 to members of other workspaces, and fails for a pattern it does not know.
+workspace_patterns = [
+    path("", views.onboarding, name="workspace_onboarding"),
+    path("members/", views.members, name="workspace_members"),
+    path("members/invite/", views.invitation_create, name="workspace_invite"),
+    path(
+        "members/<int:membership_id>/role/",
+        views.member_change_role,
+        name="workspace_member_role",
+    ),
+    path(
+        "members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="workspace_member_remove",
+    ),
+    path(
+        "invitations/<int:invitation_id>/resend/",
+        views.invitation_resend,
+        name="workspace_invitation_resend",
+    ),
+    path(
+        "invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="workspace_invitation_revoke",
+    ),
+    path("api-keys/", views.api_keys, name="workspace_api_keys"),
+    path("api-keys/new/", views.api_key_create, name="workspace_api_key_create"),
+    path(
+        "api-keys/<int:api_key_id>/revoke/",
+        views.api_key_revoke,
+        name="workspace_api_key_revoke",
+    ),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("signup/", views.signup, name="signup"),
+    path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
+    path("w/<slug:workspace_slug>/", include(workspace_patterns)),
+    path("", include("django.contrib.auth.urls")),
+]

@@ -1,0 +1,45 @@
+"""``GET /healthz``: is the database reachable, and Redis when it is configured."""
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        return False
+
+
+def _redis_state() -> str:
+    if not settings.REDIS_URL:
+        return "not configured"
+    client = redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5
+    )
+    try:
+        return "ok" if client.ping() else "unreachable"
+    except redis.RedisError:
+        return "unreachable"
+    finally:
+        client.close()
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 while the database answers (Redis down is reported, not fatal: PostgreSQL is the
+    source of truth); 503 when the database does not."""
+    database = "ok" if _database_ok() else "unreachable"
+    redis = _redis_state()
+    status = "ok" if database == "ok" and redis != "unreachable" else "degraded"
+    if database != "ok":
+        status = "down"
+    return JsonResponse(
+        {"status": status, "database": database, "redis": redis},
+        status=200 if database == "ok" else 503,
+    )

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PqlConfig(AppConfig):
+    """PQL scoring and the sales handoff queue."""
+
+    name = "pql"
+    verbose_name = "PQL"
