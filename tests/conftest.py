@@ -1,0 +1,72 @@
+"""Shared fixtures. The suite runs against real PostgreSQL and Redis (``make test`` starts
+throwaway ones); Celery tasks run eagerly unless a test starts real workers."""
+
+import pytest
+from django.conf import settings
+
+from config.celery_app import app as celery_app
+from tests.factories import UserFactory, WorkspaceFactory, add_member
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine or not settings.REDIS_URL:
+        raise pytest.UsageError(
+            "The test suite needs PostgreSQL and Redis: run it with `make test`, or set "
+            "DATABASE_URL and REDIS_URL (see scripts/test_services.py)."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    # A fast hasher: the suite creates many users; hashing strength is not under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Run tasks in-process by default; tests with real workers switch this off."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(email="owner@northwind.io")
+
+
+@pytest.fixture
+def workspace(owner):
+    return WorkspaceFactory(name="Northwind", created_by=owner)
+
+
+@pytest.fixture
+def admin_user(workspace):
+    return add_member(workspace, "admin@northwind.io", role="admin").user
+
+
+@pytest.fixture
+def member_user(workspace):
+    return add_member(workspace, "member@northwind.io", role="member").user
+
+
+@pytest.fixture
+def other_workspace(db):
+    return WorkspaceFactory(name="Globex", created_by=UserFactory(email="boss@globex.com"))
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client

@@ -1,0 +1,43 @@
+"""Factories that build state through the project's own services."""
+
+import factory
+from factory.django import DjangoModelFactory
+
+from accounts import services
+from accounts.models import Membership, Role, User, Workspace
+
+PASSWORD = "a-long-test-password-42"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    full_name = factory.Faker("name")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return model_class.objects.create_user(*args, password=PASSWORD, **kwargs)
+
+
+class WorkspaceFactory(DjangoModelFactory):
+    """A workspace made by ``workspace_create``, owned by ``created_by``."""
+
+    class Meta:
+        model = Workspace
+
+    name = factory.Sequence(lambda n: f"Company {n}")
+    created_by = factory.SubFactory(UserFactory)
+
+    @classmethod
+    def _create(cls, model_class, *args, name: str, created_by: User, **kwargs):
+        return services.workspace_create(name=name, owner=created_by, **kwargs)
+
+
+def add_member(workspace: Workspace, email: str, *, role: str = Role.MEMBER) -> Membership:
+    """A user (created if needed) joined through the one membership-creating service."""
+    return services.membership_create(
+        workspace=workspace, user=UserFactory(email=email), role=role
+    )
