@@ -3,6 +3,7 @@ throwaway ones); Celery tasks run eagerly unless a test starts real workers."""
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 from config.celery_app import app as celery_app
 from tests.factories import UserFactory, WorkspaceFactory, add_member
@@ -35,10 +36,8 @@ def _eager_celery():
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    from django.core.cache import cache
-
+    """Tests share one Redis: start each from an empty cache."""
     cache.clear()
-    yield
 
 
 @pytest.fixture

@@ -38,6 +38,4 @@ class WorkspaceFactory(DjangoModelFactory):
 
 def add_member(workspace: Workspace, email: str, *, role: str = Role.MEMBER) -> Membership:
     """A user (created if needed) joined through the one membership-creating service."""
-    return services.membership_create(
-        workspace=workspace, user=UserFactory(email=email), role=role
-    )
+    return services.membership_create(workspace=workspace, user=UserFactory(email=email), role=role)
