@@ -205,6 +205,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own loggers print through the root handler only (no duplicate lines).
+    "loggers": {"django": {"handlers": [], "propagate": True}},
 }
 
 # Production: everything `manage.py check --deploy` asks for, behind a TLS-terminating proxy.

@@ -1,0 +1,164 @@
+"""Settings read from the environment: the embedded default, the suite's services, production.
+
+Settings are read once per process, so each environment is tried in a fresh ``manage.py``
+process (about a second each: keep these few).
+"""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.celery_app import app as celery_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+MARKER = "HANDOFF-SETTINGS "
+
+# Every variable that changes what these tests look at; each test starts without them.
+SETTINGS_VARIABLES = frozenset(
+    {
+        "DJANGO_SETTINGS_MODULE",
+        "DEBUG",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "CSRF_TRUSTED_ORIGINS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_TASK_ALWAYS_EAGER",
+        "EMAIL_URL",
+        "CONN_MAX_AGE",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+    }
+)
+
+# Prints the settings under test as one marker-prefixed JSON line, without touching the database.
+PRINT_SETTINGS = f"""
+import json
+from django.conf import settings
+from django.db import connection
+print({MARKER!r} + json.dumps({{
+    "DEBUG": settings.DEBUG,
+    "DATABASE_ENGINE": settings.DATABASES["default"]["ENGINE"],
+    "DATABASE_NAME": str(settings.DATABASES["default"]["NAME"]),
+    "CACHE_BACKEND": settings.CACHES["default"]["BACKEND"],
+    "CELERY_TASK_ALWAYS_EAGER": settings.CELERY_TASK_ALWAYS_EAGER,
+    "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+    "MAIL_BACKEND": settings.MAILERS["default"]["BACKEND"],
+    "database_connected": connection.connection is not None,
+}}))
+"""
+
+
+def environment(**variables: str) -> dict[str, str]:
+    """The current environment without any SETTINGS_VARIABLES, plus ``variables``."""
+    dotenv = BASE_DIR / ".env"
+    if dotenv.exists():
+        names = set(re.findall(r"^\s*(?:export\s+)?(\w+)\s*=", dotenv.read_text(), re.MULTILINE))
+        if unset := (names & SETTINGS_VARIABLES) - variables.keys():
+            pytest.skip(f"{dotenv} sets {', '.join(sorted(unset))}, which this test needs unset")
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
+    return env | variables
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def settings_in(env: dict[str, str]) -> dict:
+    result = manage("shell", "--no-imports", "-c", PRINT_SETTINGS, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    assert len(lines) == 1, result.stdout + result.stderr
+    return json.loads(lines[0].removeprefix(MARKER))
+
+
+def sqlite_file_state() -> tuple[int, int] | None:
+    database = BASE_DIR / "db.sqlite3"
+    if not database.exists():
+        return None
+    stat = database.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def test_documented_production_environment_passes_deploy_checks_without_warnings():
+    secret_key = secrets.token_urlsafe(48)
+    assert len(secret_key) == 64
+    env = environment(
+        DEBUG="False",
+        SECRET_KEY=secret_key,
+        ALLOWED_HOSTS="handoff.example.com",
+        CSRF_TRUSTED_ORIGINS="https://handoff.example.com",
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        REDIS_URL=os.environ["REDIS_URL"],
+        # Production needs a real mailer: Django's deploy checks reject the console backend.
+        EMAIL_URL="smtp+tls://handoff:secret@smtp.example.com:587",
+    )
+
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in output, output
+    assert "WARNINGS" not in output, output
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = manage("check", env=environment(DEBUG="False"))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "needs a long random SECRET_KEY" in result.stderr
+
+
+def test_embedded_default_is_sqlite_eager_celery_local_memory_cache_and_console_email():
+    sqlite_before = sqlite_file_state()
+
+    settings = settings_in(environment())
+
+    assert settings["DEBUG"] is True
+    assert settings["DATABASE_ENGINE"] == "django.db.backends.sqlite3"
+    assert Path(settings["DATABASE_NAME"]) == BASE_DIR / "db.sqlite3"
+    assert settings["CELERY_TASK_ALWAYS_EAGER"] is True
+    assert settings["CACHE_BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert settings["MAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+    # Reading settings neither connected to nor created the developer's SQLite file.
+    assert settings["database_connected"] is False
+    assert sqlite_file_state() == sqlite_before
+
+
+def test_database_and_redis_urls_switch_to_postgresql_redis_cache_and_a_celery_broker():
+    redis_url = os.environ["REDIS_URL"]
+
+    settings = settings_in(
+        environment(DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=redis_url)
+    )
+
+    assert settings["DATABASE_ENGINE"] == "django.db.backends.postgresql"
+    assert settings["CACHE_BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings["CELERY_TASK_ALWAYS_EAGER"] is False
+    assert settings["CELERY_BROKER_URL"] == redis_url
+
+
+def test_celery_speaks_json_only_and_limits_task_time():
+    conf = celery_app.conf
+
+    assert conf.task_serializer == "json"
+    assert conf.result_serializer == "json"
+    assert list(conf.accept_content) == ["json"]
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit
