@@ -10,7 +10,15 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import ApiKey, Invitation, Membership, OnboardingStep, User, Workspace
+from accounts.models import (
+    ApiKey,
+    Invitation,
+    Membership,
+    OnboardingStep,
+    Project,
+    User,
+    Workspace,
+)
 
 
 def workspace_membership_get(*, user: User, workspace_slug: str) -> Membership:
@@ -113,5 +121,30 @@ def onboarding_checklist(*, workspace: Workspace, activation_step: str) -> Check
     return Checklist(items=items, activated_at=workspace.activated_at)
 
 
-def invitation_status_now(invitation: Invitation, now: datetime | None = None) -> str:
-    return invitation.status(now or timezone.now())
+def workspace_member_count(*, workspace_id: int) -> int:
+    return Membership.objects.filter(workspace_id=workspace_id).count()
+
+
+def workspace_pending_invitations(*, workspace_id: int, now: datetime | None = None):
+    """Open invitations that can still be accepted: they hold a seat."""
+    return Invitation.objects.filter(
+        workspace_id=workspace_id,
+        accepted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now or timezone.now(),
+    )
+
+
+def workspace_seats_used(*, workspace_id: int, now: datetime | None = None) -> int:
+    """Members plus pending invitations: the seats the workspace holds."""
+    return workspace_member_count(workspace_id=workspace_id) + (
+        workspace_pending_invitations(workspace_id=workspace_id, now=now).count()
+    )
+
+
+def workspace_project_count(*, workspace_id: int) -> int:
+    return Project.objects.filter(workspace_id=workspace_id).count()
+
+
+def workspace_projects(*, workspace: Workspace) -> QuerySet[Project]:
+    return Project.objects.filter(workspace=workspace).select_related("created_by")

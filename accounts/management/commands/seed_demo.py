@@ -1,0 +1,83 @@
+"""``manage.py seed_demo``: demo data and three documented log-ins for the embedded default."""
+
+import random
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed demo data (idempotent): the log-ins of a workspace owner, a sales rep and a "
+        "billing admin, the owner's workspace Acme Analytics and a few hundred workspaces; "
+        "then print the log-ins and a new API key for Acme Analytics. Runs only with DEBUG "
+        "on, unless --force."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off. The log-ins have published passwords: never on a "
+            "database that real people use.",
+        )
+
+    def handle(self, *args: object, force: bool, **options: object) -> None:
+        """Run every seeding step in one transaction (all or nothing), then print the
+        log-ins and the new API key."""
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates log-ins with published passwords, so it only runs with "
+                "DEBUG on (the embedded default). This installation runs with DEBUG off; pass "
+                "--force to seed its database anyway."
+            )
+        self.verbosity = int(options["verbosity"])
+        now = timezone.now()
+        rng = random.Random(demo.SEED)  # noqa: S311 - reproducible demo data, not secrets
+        try:
+            with transaction.atomic():
+                demo.seed_staff()
+                owner, workspace = demo.seed_demo_owner(now=now)
+                workspaces, users = demo.seed_workspaces(rng=rng, now=now)
+                raw_key = demo.demo_api_key_create(workspace=workspace, owner=owner)
+        except demo.DemoSetupError as exc:
+            raise CommandError(str(exc)) from exc
+
+        if workspaces:
+            self._say(f"Created {workspaces} demo workspaces with {users} users.")
+        else:
+            self._say("Demo workspaces already there: nothing to add.")
+        self._print_log_ins()
+        self._print_api_key(workspace_name=workspace.name, raw_key=raw_key)
+
+    def _say(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stdout.write(message)
+
+    def _print_log_ins(self) -> None:
+        site = settings.HANDOFF_SITE_URL.rstrip("/")
+        write = self.stdout.write
+        write("")
+        write(self.style.MIGRATE_HEADING(f"Demo log-ins (log in at {site}{reverse('login')}):"))
+        for login in demo.DEMO_LOGINS:
+            write(f"  {login.title + ':':<17} {login.email} / {login.password}")
+            write(f"  {'':<17} {login.purpose}")
+            write(f"  {'':<17} then go to {site}{login.path}")
+
+    def _print_api_key(self, *, workspace_name: str, raw_key: str) -> None:
+        site = settings.HANDOFF_SITE_URL.rstrip("/")
+        write = self.stdout.write
+        write("")
+        write(
+            self.style.MIGRATE_HEADING(
+                f"A new API key for {workspace_name} (a new one on every run, shown once):"
+            )
+        )
+        write(f"  {raw_key}")
+        write(f'  curl -H "Authorization: Bearer {raw_key}" {site}{reverse("api_workspace")}')
+        write("")

@@ -1,0 +1,345 @@
+"""What a workspace may do, answered fast: its plan, effective limits and features.
+
+Two cache layers sit over the database:
+
+* the shared cache (Redis when configured, local memory in the embedded default) holds each
+  workspace's entitlements and the catalog, stamped with the catalog version they were
+  built from. A catalog edit writes a new version, so every entry built before it is stale
+  at once; an override or subscription change deletes the workspace's entry;
+* a process-local layer keeps an answer for at most ``LOCAL_TTL`` seconds, so a warm check
+  costs no network round trip, and every process sees a change within a second.
+
+The database stays the source of truth: when the cache cannot be reached, answers are built
+from the database, and entries expire after ``SHARED_TTL`` in case an invalidation was lost
+while the cache was down.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+from redis import RedisError
+
+from billing.models import (
+    Plan,
+    PlanFeature,
+    PlanLimit,
+    Price,
+    Subscription,
+    WorkspaceOverride,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TTL = 0.5  # seconds: the bound on how long another process may answer from old data
+SHARED_TTL = 300  # seconds
+CATALOG_VERSION_KEY = "billing:catalog:version"
+CATALOG_KEY = "billing:catalog"
+
+
+def _workspace_key(workspace_id: int) -> str:
+    return f"billing:entitlements:{workspace_id}"
+
+
+# Values -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    """One effective limit. ``limit`` None means unlimited."""
+
+    metric: str
+    limit: int | None
+    enforcement: str
+    source: str = "plan"  # "plan", "seats paid" or "override"
+    expires_at: datetime | None = None
+
+    @property
+    def is_unlimited(self) -> bool:
+        return self.limit is None
+
+
+@dataclass(frozen=True)
+class PriceView:
+    id: int
+    interval: str
+    amount_cents: int
+    currency: str
+    scheme: str
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """A plan of the catalog as the pricing page and the limit check see it."""
+
+    id: int
+    code: str
+    name: str
+    description: str
+    tier_rank: int
+    is_public: bool
+    is_default_free: bool
+    is_archived: bool
+    trial_days: int
+    limits: Mapping[str, LimitSpec]
+    features: Mapping[str, bool]
+    prices: tuple[PriceView, ...]
+
+    @property
+    def contact_sales(self) -> bool:
+        return not self.is_public
+
+    def price_for(self, interval: str) -> PriceView | None:
+        return next((p for p in self.prices if p.interval == interval), None)
+
+    def allows(self, metric: str, total: int) -> bool:
+        spec = self.limits.get(metric)
+        return spec is None or spec.limit is None or total <= spec.limit
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    plans: tuple[PlanView, ...]
+
+    def plan(self, plan_id: int) -> PlanView | None:
+        return next((p for p in self.plans if p.id == plan_id), None)
+
+    @property
+    def offered(self) -> tuple[PlanView, ...]:
+        """Plans on the pricing page: not archived, in tier order."""
+        return tuple(p for p in self.plans if not p.is_archived)
+
+    def cheapest_allowing(self, metric: str, total: int, *, above_rank: int) -> PlanView | None:
+        """The lowest-ranked offered plan above ``above_rank`` whose limit admits ``total``."""
+        return next(
+            (p for p in self.offered if p.tier_rank > above_rank and p.allows(metric, total)),
+            None,
+        )
+
+    def cheapest_with_feature(self, feature: str, *, above_rank: int) -> PlanView | None:
+        return next(
+            (p for p in self.offered if p.tier_rank > above_rank and p.features.get(feature)),
+            None,
+        )
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    id: int
+    metric: str | None
+    feature: str | None
+    limit: int | None
+    enforcement: str
+    enabled: bool
+    reason: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """A workspace's plan with overrides applied."""
+
+    workspace_id: int
+    catalog_version: str
+    plan: PlanView
+    subscription_status: str
+    seats_paid: int | None
+    limits: Mapping[str, LimitSpec]
+    features: Mapping[str, bool]
+    overrides: tuple[OverrideView, ...] = ()
+    valid_until: datetime | None = field(default=None, compare=False)
+
+    def limit(self, metric: str) -> LimitSpec | None:
+        return self.limits.get(metric)
+
+    def has_feature(self, feature: str) -> bool:
+        return self.features.get(feature, False)
+
+
+# Building from the database ---------------------------------------------------------------
+
+
+def _build_catalog(version: str) -> Catalog:
+    plans = Plan.objects.prefetch_related(
+        Prefetch("limits", queryset=PlanLimit.objects.all()),
+        Prefetch("features", queryset=PlanFeature.objects.all()),
+        Prefetch("prices", queryset=Price.objects.filter(is_active=True)),
+    ).order_by("tier_rank", "code")
+    return Catalog(
+        version=version,
+        plans=tuple(
+            PlanView(
+                id=plan.pk,
+                code=plan.code,
+                name=plan.name,
+                description=plan.description,
+                tier_rank=plan.tier_rank,
+                is_public=plan.is_public,
+                is_default_free=plan.is_default_free,
+                is_archived=plan.is_archived,
+                trial_days=plan.trial_days,
+                limits={
+                    pl.metric_id: LimitSpec(pl.metric_id, pl.limit, pl.enforcement)
+                    for pl in plan.limits.all()
+                },
+                features={pf.feature_id: pf.enabled for pf in plan.features.all()},
+                prices=tuple(
+                    PriceView(p.pk, p.interval, p.amount_cents, p.currency, p.scheme)
+                    for p in plan.prices.all()
+                ),
+            )
+            for plan in plans
+        ),
+    )
+
+
+def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> Entitlements:
+    subscription = (
+        Subscription.objects.select_related("price").filter(workspace_id=workspace_id).first()
+    )
+    if subscription is not None:
+        plan = catalog.plan(subscription.plan_id)
+        status = subscription.status
+    else:  # not expected: every workspace gets a subscription row at creation
+        plan, status = None, Subscription.Status.ACTIVE
+    if plan is None:
+        plan = next(p for p in catalog.plans if p.is_default_free)
+
+    limits = dict(plan.limits)
+    seats_paid = None
+    if subscription is not None and subscription.price and subscription.price.scheme == "per_seat":
+        seats_paid = subscription.seats
+        plan_seats = limits.get("seats")
+        enforcement = plan_seats.enforcement if plan_seats else "hard"
+        if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
+            limits["seats"] = LimitSpec("seats", seats_paid, enforcement, source="seats paid")
+    features = dict(plan.features)
+
+    overrides = tuple(
+        OverrideView(
+            id=o.pk,
+            metric=o.metric_id,
+            feature=o.feature_id,
+            limit=o.limit,
+            enforcement=o.enforcement,
+            enabled=o.enabled,
+            reason=o.reason,
+            expires_at=o.expires_at,
+        )
+        for o in WorkspaceOverride.objects.filter(workspace_id=workspace_id)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("created_at", "pk")
+    )
+    for o in overrides:  # later overrides win
+        if o.metric:
+            limits[o.metric] = LimitSpec(o.metric, o.limit, o.enforcement, "override", o.expires_at)
+        else:
+            features[o.feature] = o.enabled
+    expiries = [o.expires_at for o in overrides if o.expires_at]
+    return Entitlements(
+        workspace_id=workspace_id,
+        catalog_version=catalog.version,
+        plan=plan,
+        subscription_status=status,
+        seats_paid=seats_paid,
+        limits=limits,
+        features=features,
+        overrides=overrides,
+        valid_until=min(expiries) if expiries else None,
+    )
+
+
+# The cache layers ---------------------------------------------------------------------------
+
+_local: dict[str, tuple[float, Any]] = {}
+
+
+def _shared(operation: Callable[[], Any], default: Any = None) -> Any:
+    """Run a shared-cache operation; if the cache is unreachable, log and carry on."""
+    try:
+        return operation()
+    except (RedisError, OSError) as exc:
+        logger.warning("entitlements cache unreachable, using the database: %s", exc)
+        return default
+
+
+def _local_get(key: str) -> Any:
+    hit = _local.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return None
+
+
+def _local_put(key: str, value: Any) -> None:
+    _local[key] = (time.monotonic() + LOCAL_TTL, value)
+
+
+def _catalog_version() -> str:
+    version = _shared(lambda: cache.get(CATALOG_VERSION_KEY))
+    if version is None:
+        version = uuid.uuid4().hex
+        # add(): if another process set a version meanwhile, use theirs.
+        if not _shared(lambda: cache.add(CATALOG_VERSION_KEY, version, timeout=None), False):
+            version = _shared(lambda: cache.get(CATALOG_VERSION_KEY)) or version
+    return version
+
+
+def catalog() -> Catalog:
+    """The whole plan catalog (archived plans included), cached by catalog version."""
+    local = _local_get(CATALOG_KEY)
+    if local is not None:
+        return local
+    version = _catalog_version()
+    shared = _shared(lambda: cache.get(CATALOG_KEY))
+    if shared is None or shared.version != version:
+        shared = _build_catalog(version)
+        _shared(lambda: cache.set(CATALOG_KEY, shared, timeout=SHARED_TTL))
+    _local_put(CATALOG_KEY, shared)
+    return shared
+
+
+def workspace_entitlements(*, workspace_id: int, now: datetime | None = None) -> Entitlements:
+    """The workspace's plan, effective limits and features (overrides applied, expired
+    overrides ignored). Fast when warm; always correct within ``LOCAL_TTL`` of a change."""
+    now = now or timezone.now()
+    key = _workspace_key(workspace_id)
+    local = _local_get(key)
+    if local is not None and (local.valid_until is None or local.valid_until > now):
+        return local
+    found = _shared(lambda: cache.get_many([key, CATALOG_VERSION_KEY]), {})
+    value, version = found.get(key), found.get(CATALOG_VERSION_KEY)
+    if (
+        value is None
+        or version is None
+        or value.catalog_version != version
+        or (value.valid_until is not None and value.valid_until <= now)
+    ):
+        value = _build_entitlements(workspace_id, catalog(), now)
+        _shared(lambda: cache.set(key, value, timeout=SHARED_TTL))
+    _local_put(key, value)
+    return value
+
+
+def catalog_changed() -> None:
+    """Every plan, price, limit or feature edit: all cached entitlements become stale."""
+    _shared(lambda: cache.set(CATALOG_VERSION_KEY, uuid.uuid4().hex, timeout=None))
+    _local.clear()
+
+
+def workspace_entitlements_changed(*, workspace_id: int) -> None:
+    """An override or subscription change for one workspace."""
+    _shared(lambda: cache.delete(_workspace_key(workspace_id)))
+    _local.pop(_workspace_key(workspace_id), None)
+
+
+def clear_local_cache() -> None:
+    """Forget this process's local layer (tests, and after a fork)."""
+    _local.clear()

@@ -1,0 +1,232 @@
+"""``manage.py seed_demo``: the documented log-ins, the bulk workspaces, idempotence and the
+DEBUG guard."""
+
+import random
+import re
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Count, Exists, F, Max, Min, OuterRef
+from django.utils import timezone
+
+from accounts import demo, roles
+from accounts.models import (
+    ApiKey,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    OnboardingStep,
+    Role,
+    User,
+    Workspace,
+)
+
+# The credentials the README documents: spelled out here, not imported, so a change to them
+# fails a test.
+OWNER = ("owner@demo.handoff.test", "handoff-demo-owner")
+SALES = ("sales@demo.handoff.test", "handoff-demo-sales")
+BILLING = ("billing@demo.handoff.test", "handoff-demo-billing")
+
+CURL_LINE = re.compile(
+    r'curl -H "Authorization: Bearer (hk_[0-9a-f]+_[\w-]+)" http://127\.0\.0\.1:8000/api/v1/workspace'
+)
+
+
+@pytest.fixture
+def debug(settings):
+    """pytest-django runs with DEBUG off; seed_demo needs it on (the embedded default)."""
+    settings.DEBUG = True
+
+
+def seed_demo(**options: object) -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out, **options)
+    return out.getvalue()
+
+
+def printed_key(output: str) -> str:
+    match = CURL_LINE.search(output)
+    assert match, output
+    return match.group(1)
+
+
+def row_counts() -> dict[str, int]:
+    models = (User, Workspace, Membership, Invitation, OnboardingStep)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("debug")
+class TestFirstRun:
+    def test_the_three_documented_log_ins_work_and_are_printed(self, client):
+        output = seed_demo()
+
+        for email, password in (OWNER, SALES, BILLING):
+            assert f"{email} / {password}" in output
+            response = client.post("/login/", {"username": email, "password": password})
+            assert response.status_code == 302, email
+            client.logout()
+        assert "http://127.0.0.1:8000/admin/" in output
+
+    def test_owner_lands_in_acme_analytics_which_they_own(self, client):
+        seed_demo()
+
+        client.login(email=OWNER[0], password=OWNER[1])
+        response = client.get("/")
+
+        acme = Workspace.objects.get(name="Acme Analytics")
+        assert response.status_code == 302
+        assert response["Location"] == f"/w/{acme.slug}/"
+        assert acme.company_domain == "acme-analytics.com"
+        owner = Membership.objects.get(workspace=acme, user__email=OWNER[0])
+        assert owner.role == Role.OWNER
+        assert not owner.user.is_staff
+        roles_in_acme = set(acme.memberships.values_list("role", flat=True))
+        assert roles_in_acme == {Role.OWNER, Role.ADMIN, Role.MEMBER}
+        [invitation] = acme.invitations.all()
+        assert invitation.status() == InvitationStatus.PENDING
+
+    def test_sales_rep_and_billing_admin_are_staff_in_their_groups(self, client):
+        seed_demo()
+
+        for (email, password), group in ((SALES, roles.SALES), (BILLING, roles.BILLING_ADMINS)):
+            user = User.objects.get(email=email)
+            assert user.is_staff
+            assert not user.is_superuser
+            assert list(user.groups.values_list("name", flat=True)) == [group]
+            client.login(email=email, password=password)
+            assert client.get("/admin/").status_code == 200
+            client.logout()
+
+    def test_three_hundred_workspaces_each_with_an_owner_and_a_unique_domain(self):
+        seed_demo()
+
+        bulk = Workspace.objects.exclude(name="Acme Analytics")
+        assert bulk.count() == 300
+        owners = Membership.objects.filter(workspace=OuterRef("pk"), role=Role.OWNER)
+        assert not Workspace.objects.filter(~Exists(owners)).exists()
+        domains = list(Workspace.objects.values_list("company_domain", flat=True))
+        assert len(set(domains)) == len(domains)
+        assert all(domain for domain in domains)
+        sizes = set(bulk.annotate(n=Count("memberships")).values_list("n", flat=True))
+        assert min(sizes) == 1
+        assert max(sizes) <= 12
+
+    def test_sign_ups_are_spread_over_the_past_year(self):
+        now = timezone.now()
+        seed_demo()
+        after = timezone.now()
+
+        bulk = Workspace.objects.exclude(name="Acme Analytics")
+        dates = bulk.aggregate(oldest=Min("created_at"), newest=Max("created_at"))
+        assert now - timedelta(days=365) <= dates["oldest"] < now - timedelta(days=300)
+        assert now - timedelta(days=30) < dates["newest"] <= now
+        assert not Membership.objects.filter(created_at__lt=F("workspace__created_at")).exists()
+        joined = User.objects.aggregate(first=Min("date_joined"), last=Max("date_joined"))
+        assert now - timedelta(days=365) <= joined["first"] <= joined["last"] <= after
+
+    def test_members_have_lower_case_addresses_at_their_company_domain(self):
+        seed_demo()
+
+        members = Membership.objects.exclude(workspace__name="Acme Analytics").values_list(
+            "user__email", "workspace__company_domain"
+        )
+        for email, domain in members:
+            assert email == email.lower()
+            assert email.endswith(f"@{domain}"), (email, domain)
+
+    def test_only_the_demo_log_ins_can_log_in(self):
+        seed_demo()
+
+        usable = [user.email for user in User.objects.all() if user.has_usable_password()]
+
+        assert sorted(usable) == sorted(email for email, _ in (OWNER, SALES, BILLING))
+
+    def test_some_workspaces_activated_some_hours_or_days_after_sign_up(self):
+        seed_demo()
+
+        bulk = Workspace.objects.exclude(name="Acme Analytics")
+        activated = list(bulk.exclude(activated_at=None))
+        assert 0.2 * 300 < len(activated) < 0.9 * 300
+        assert all(ws.time_to_value > timedelta(0) for ws in activated)
+        assert max(ws.time_to_value for ws in activated) > timedelta(days=1)
+        steps = OnboardingStep.objects.filter(workspace__in=activated, key="create_api_key")
+        assert steps.count() == len(activated)
+        assert ApiKey.objects.filter(workspace__in=activated).count() == len(activated)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("debug")
+class TestRunningAgain:
+    def test_second_run_creates_no_duplicates_and_prints_a_new_working_key(self, client):
+        first_key = printed_key(seed_demo())
+        counts = row_counts()
+
+        second_key = printed_key(seed_demo())
+
+        assert row_counts() == counts
+        assert second_key != first_key
+        assert ApiKey.objects.filter(name="Demo key (seed_demo)").count() == 2
+        response = client.get("/api/v1/workspace", HTTP_AUTHORIZATION=f"Bearer {second_key}")
+        assert response.status_code == 200
+        assert response.json()["slug"] == Workspace.objects.get(name="Acme Analytics").slug
+
+    def test_second_run_puts_changed_log_ins_back_as_documented(self, client):
+        seed_demo()
+        sales = User.objects.get(email=SALES[0])
+        sales.set_password("something-else-entirely")
+        sales.is_staff = False
+        sales.save()
+        sales.groups.clear()
+        owner = User.objects.get(email=OWNER[0])
+        owner.is_active = False
+        owner.save()
+
+        seed_demo()
+
+        sales.refresh_from_db()
+        assert sales.is_staff
+        assert list(sales.groups.values_list("name", flat=True)) == [roles.SALES]
+        assert client.login(email=SALES[0], password=SALES[1])
+        assert client.login(email=OWNER[0], password=OWNER[1])
+
+    def test_second_run_keeps_a_matching_password_hash_so_sessions_survive(self):
+        seed_demo()
+        hashes = dict(User.objects.filter(is_staff=True).values_list("email", "password"))
+
+        seed_demo()
+
+        assert dict(User.objects.filter(is_staff=True).values_list("email", "password")) == hashes
+
+
+@pytest.mark.django_db
+def test_refuses_with_debug_off_and_creates_nothing(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        seed_demo()
+
+    assert not User.objects.exists()
+    assert not Workspace.objects.exists()
+
+
+@pytest.mark.django_db
+def test_force_seeds_with_debug_off(settings):
+    settings.DEBUG = False
+
+    printed_key(seed_demo(force=True))
+
+    assert Workspace.objects.filter(name="Acme Analytics").exists()
+
+
+def test_the_bulk_plan_is_the_same_on_every_run():
+    now = timezone.now()
+    plans = [demo.workspaces_plan(rng=random.Random(demo.SEED), now=now) for _ in range(2)]
+
+    def shape(plan: list[demo.PlannedWorkspace]) -> list[tuple]:
+        return [(ws.name, ws.company_domain, [m.email for m in ws.members]) for ws in plan]
+
+    assert shape(plans[0]) == shape(plans[1])
+    assert len({ws.company_domain for ws in plans[0]}) == 300

@@ -1,0 +1,183 @@
+"""The one limit check, used everywhere a limit applies.
+
+``check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
+``amount`` to what the workspace uses now, against its effective limit (plan, seats paid,
+overrides), and names the cheapest plan that would allow it. ``limit_enforce`` is the same
+check for a change about to be made: a blocked answer records a paywall hit and raises
+``LimitExceeded`` (HTTP 402), whose message names the limit, the plan that lifts it and the
+upgrade link.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import models
+from django.urls import reverse
+
+from accounts import selectors as accounts_selectors
+from accounts.errors import ApplicationError
+from accounts.models import Workspace
+from billing.entitlements import PlanView, catalog, workspace_entitlements
+from usage.services import paywall_hit_record
+
+
+class LimitStatus(models.TextChoices):
+    ALLOWED = "allowed", "Allowed"
+    SOFT_EXCEEDED = "soft_exceeded", "Allowed over a soft limit"
+    BLOCKED = "blocked", "Blocked by a hard limit"
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    workspace_id: int
+    metric: str
+    status: LimitStatus
+    used: int
+    amount: int
+    limit: int | None
+    enforcement: str | None
+    plan_name: str
+    upgrade_plan: PlanView | None
+
+    @property
+    def allowed(self) -> bool:
+        return self.status != LimitStatus.BLOCKED
+
+
+# How much of each metric a workspace uses now. Seats are members plus pending invitations
+# (an invitation holds a seat until it is accepted, revoked or expires).
+USAGE_READERS: dict[str, Callable[[int], int]] = {
+    "seats": lambda workspace_id: accounts_selectors.workspace_seats_used(
+        workspace_id=workspace_id
+    ),
+    "projects": lambda workspace_id: accounts_selectors.workspace_project_count(
+        workspace_id=workspace_id
+    ),
+}
+
+
+def usage_current(*, workspace_id: int, metric: str) -> int:
+    """What the workspace uses of ``metric`` now. Metered metrics (API calls, storage) have
+    no readings until usage ingestion exists, so they read 0."""
+    reader = USAGE_READERS.get(metric)
+    return reader(workspace_id) if reader else 0
+
+
+def _workspace_id(workspace: Workspace | int) -> int:
+    return workspace if isinstance(workspace, int) else workspace.pk
+
+
+def check(
+    workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
+) -> LimitCheck:
+    """May the workspace add ``amount`` of ``metric``? ``used`` overrides the current
+    reading (accepting an invitation counts members only: the invitation held the seat)."""
+    workspace_id = _workspace_id(workspace)
+    entitlements = workspace_entitlements(workspace_id=workspace_id)
+    spec = entitlements.limit(metric)
+    if used is None:
+        used = usage_current(workspace_id=workspace_id, metric=metric)
+    if spec is None or spec.limit is None or amount <= 0 or used + amount <= spec.limit:
+        status = LimitStatus.ALLOWED
+    elif spec.enforcement == "soft":
+        status = LimitStatus.SOFT_EXCEEDED
+    else:
+        status = LimitStatus.BLOCKED
+    upgrade_plan = None
+    if status != LimitStatus.ALLOWED:
+        upgrade_plan = catalog().cheapest_allowing(
+            metric, used + amount, above_rank=entitlements.plan.tier_rank
+        )
+    return LimitCheck(
+        workspace_id=workspace_id,
+        metric=metric,
+        status=status,
+        used=used,
+        amount=amount,
+        limit=spec.limit if spec else None,
+        enforcement=spec.enforcement if spec else None,
+        plan_name=entitlements.plan.name,
+        upgrade_plan=upgrade_plan,
+    )
+
+
+class LimitExceeded(ApplicationError):
+    """A hard limit would be exceeded: the upgrade moment."""
+
+    status = 402
+
+    def __init__(self, result: LimitCheck, *, upgrade_url: str) -> None:
+        self.check = result
+        self.upgrade_url = upgrade_url
+        metric = result.metric.replace("_", " ")
+        message = (
+            f"Your {result.plan_name} plan allows {result.limit} {metric} and this workspace "
+            f"uses {result.used}."
+        )
+        if result.upgrade_plan is None:
+            message += " Contact sales to raise the limit."
+        elif result.upgrade_plan.contact_sales:
+            message += f" {result.upgrade_plan.name} lifts it: contact sales."
+        else:
+            message += f" Upgrade to {result.upgrade_plan.name} to lift it."
+        super().__init__(message, field=result.metric)
+
+
+class FeatureNotIncluded(ApplicationError):
+    """The workspace's plan does not include a feature."""
+
+    status = 402
+
+    def __init__(self, feature: str, plan_name: str, upgrade: PlanView | None, *, upgrade_url: str):
+        self.feature = feature
+        self.upgrade_plan = upgrade
+        self.upgrade_url = upgrade_url
+        label = feature.replace("_", " ")
+        lift = f" Upgrade to {upgrade.name} to get it." if upgrade else " Contact sales."
+        super().__init__(f"The {plan_name} plan does not include the {label}.{lift}")
+
+
+def upgrade_url_for(workspace_id: int) -> str:
+    slug = Workspace.objects.filter(pk=workspace_id).values_list("slug", flat=True).first()
+    return reverse("workspace_plan", kwargs={"workspace_slug": slug})
+
+
+def limit_enforce(
+    workspace: Workspace | int,
+    metric: str,
+    amount: int = 1,
+    *,
+    used: int | None = None,
+    user_email: str = "",
+    record: bool = True,
+) -> LimitCheck:
+    """``check``, raising ``LimitExceeded`` when blocked. With ``record`` the hit is stored
+    as a paywall-hit product event first; call it before opening the transaction that makes
+    the change, so the record survives the refusal."""
+    result = check(workspace, metric, amount, used=used)
+    if not result.allowed:
+        if record:
+            paywall_hit_record(
+                workspace_id=result.workspace_id,
+                metric=metric,
+                user_email=user_email,
+                properties={"used": result.used, "limit": result.limit, "amount": amount},
+            )
+        raise LimitExceeded(result, upgrade_url=upgrade_url_for(result.workspace_id))
+    return result
+
+
+def feature_enforce(workspace: Workspace | int, feature: str, *, user_email: str = "") -> None:
+    """Raise ``FeatureNotIncluded`` (and record the paywall hit) unless the workspace's plan
+    or an override includes ``feature``."""
+    workspace_id = _workspace_id(workspace)
+    entitlements = workspace_entitlements(workspace_id=workspace_id)
+    if entitlements.has_feature(feature):
+        return
+    paywall_hit_record(workspace_id=workspace_id, feature=feature, user_email=user_email)
+    raise FeatureNotIncluded(
+        feature,
+        entitlements.plan.name,
+        catalog().cheapest_with_feature(feature, above_rank=entitlements.plan.tier_rank),
+        upgrade_url=upgrade_url_for(workspace_id),
+    )
