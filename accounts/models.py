@@ -297,6 +297,12 @@ class AuditEvent(models.Model):
         INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
         API_KEY_CREATED = "api_key.created", "API key created"
         API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+        PROJECT_CREATED = "project.created", "Project created"
+        PLAN_CREATED = "plan.created", "Plan created"
+        PLAN_CHANGED = "plan.changed", "Plan changed"
+        OVERRIDE_GRANTED = "override.granted", "Override granted"
+        OVERRIDE_REVOKED = "override.revoked", "Override revoked"
+        SUBSCRIPTION_PLAN_CHANGED = "subscription.plan_changed", "Workspace moved to a plan"
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"

@@ -26,6 +26,7 @@ from accounts.models import (
     InvitationStatus,
     Membership,
     OnboardingStep,
+    Project,
     Role,
     User,
     Workspace,
@@ -33,6 +34,9 @@ from accounts.models import (
 )
 from accounts.tasks import invitation_send
 from accounts.tokens import hash_secret
+from billing import services as billing_services
+from usage import services as usage_services
+from usage.limits import limit_enforce, paywall_hits_recorded
 
 API_KEY_PREFIX = "hk"
 
@@ -172,6 +176,7 @@ def workspace_create(
         after={"name": workspace.name},
         now=now,
     )
+    billing_services.subscription_create_free(workspace=workspace)
     membership_create(workspace=workspace, user=owner, role=Role.OWNER, actor=owner, now=now)
     return workspace
 
@@ -201,13 +206,17 @@ def membership_create(
     actor: User | None = None,
     now: datetime | None = None,
 ) -> Membership:
-    """The one way a membership comes to exist. Locks the workspace row, so seat checks
-    made here see every concurrent addition."""
+    """The one way a membership comes to exist, and where the seat limit holds: members
+    may not outnumber the seats (pending invitations are not counted here: an invitation
+    being accepted held its seat). Locks the workspace row, so the seat count read here
+    includes every concurrent addition."""
     if role not in Role.values:
         raise ApplicationError("Choose a role: owner, admin or member.", field="role")
     workspace = _lock_workspace(workspace)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise Conflict(f"{user.email} is already a member of {workspace.name}.", field="email")
+    members = Membership.objects.filter(workspace=workspace).count()
+    limit_enforce(workspace, "seats", 1, used=members)
     now = now or timezone.now()
     membership = Membership.objects.create(
         workspace=workspace, user=user, role=role, created_at=now
@@ -296,7 +305,6 @@ def _send_invitation_after_commit(invitation: Invitation, token: str) -> None:
     transaction.on_commit(lambda: invitation_send.delay(invitation.pk, token))
 
 
-@transaction.atomic
 def invitation_create(
     *,
     workspace: Workspace,
@@ -306,7 +314,18 @@ def invitation_create(
     now: datetime | None = None,
 ) -> tuple[Invitation, str]:
     """Invite an e-mail address; returns the invitation and the link's token (sent by e-mail,
-    stored only hashed). An expired open invitation to the same address is renewed."""
+    stored only hashed). An expired open invitation to the same address is renewed.
+
+    A pending invitation holds a seat: inviting needs a free seat beyond the members and the
+    other pending invitations."""
+    with paywall_hits_recorded(user_email=actor.email):
+        return _invitation_create(workspace=workspace, email=email, role=role, actor=actor, now=now)
+
+
+@transaction.atomic
+def _invitation_create(
+    *, workspace: Workspace, email: str, role: str, actor: User, now: datetime | None
+) -> tuple[Invitation, str]:
     now = now or timezone.now()
     email = User.objects.normalize_email(email)
     try:
@@ -331,10 +350,12 @@ def invitation_create(
             raise Conflict(
                 f"{email} already has a pending invitation: resend it instead.", field="email"
             )
+        limit_enforce(workspace, "seats", 1)  # the expired invitation no longer held a seat
         open_invitation.role = role
         open_invitation.save(update_fields=["role", "updated_at"])
         return open_invitation, _invitation_renew(invitation=open_invitation, actor=actor, now=now)
 
+    limit_enforce(workspace, "seats", 1)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -450,10 +471,15 @@ def invitation_check(*, token: str, now: datetime | None = None) -> Invitation:
     return invitation
 
 
-@transaction.atomic
 def invitation_accept(*, token: str, user: User, now: datetime | None = None) -> Membership:
     """Accept an invitation as ``user`` (who must own the invited address): the user becomes
     a member with the invited role, and the invitation is used up."""
+    with paywall_hits_recorded(user_email=user.email):
+        return _invitation_accept(token=token, user=user, now=now)
+
+
+@transaction.atomic
+def _invitation_accept(*, token: str, user: User, now: datetime | None) -> Membership:
     now = now or timezone.now()
     invitation = _invitation_lock(invitation_check(token=token, now=now))
     _invitation_require_acceptable(invitation, now)  # again, now that the row is locked
@@ -478,14 +504,15 @@ def invitation_accept(*, token: str, user: User, now: datetime | None = None) ->
     return membership
 
 
-@transaction.atomic
 def invitation_accept_as_new_user(
     *, token: str, password: str, full_name: str = "", now: datetime | None = None
 ) -> Membership:
-    """Accept an invitation by creating the account for the invited address."""
+    """Accept an invitation by creating the account for the invited address (no account is
+    left behind when joining is refused)."""
     invitation = invitation_check(token=token, now=now)
-    user = user_create(email=invitation.email, password=password, full_name=full_name)
-    return invitation_accept(token=token, user=user, now=now)
+    with paywall_hits_recorded(user_email=invitation.email), transaction.atomic():
+        user = user_create(email=invitation.email, password=password, full_name=full_name)
+        return _invitation_accept(token=token, user=user, now=now)
 
 
 # API keys ---------------------------------------------------------------------------------
@@ -572,6 +599,43 @@ def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> ApiKey
                 workspace=api_key.workspace, step=OnboardingStep.Key.FIRST_API_CALL, now=now
             )
     return api_key
+
+
+# Projects ---------------------------------------------------------------------------------
+
+
+def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
+    """Create a project, within the plan's projects limit. Any member may."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the project a name.", field="name")
+    if len(name) > 100:
+        raise ApplicationError("Keep the name to 100 characters.", field="name")
+    if not Membership.objects.filter(workspace=workspace, user=actor).exists():
+        raise PermissionDenied("Only members of the workspace can create projects.")
+    with paywall_hits_recorded(user_email=actor.email):
+        project = _project_create(workspace=workspace, name=name, actor=actor)
+    usage_services.product_event_record(
+        workspace_id=workspace.pk,
+        name="project_created",
+        user_email=actor.email,
+        properties={"project_id": project.pk},
+    )
+    return project
+
+
+@transaction.atomic
+def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
+    workspace = _lock_workspace(workspace)
+    limit_enforce(workspace, "projects", 1)
+    project = Project.objects.create(workspace=workspace, name=name, created_by=actor)
+    _audit(
+        action=AuditEvent.Action.PROJECT_CREATED,
+        workspace=workspace,
+        actor=actor,
+        subject=name,
+    )
+    return project
 
 
 # Onboarding -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from factory.django import DjangoModelFactory
 
 from accounts import services
 from accounts.models import Membership, Role, User, Workspace
+from billing import services as billing_services
 
 PASSWORD = "a-long-test-password-42"
 
@@ -34,6 +35,16 @@ class WorkspaceFactory(DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, name: str, created_by: User, **kwargs):
         return services.workspace_create(name=name, owner=created_by, **kwargs)
+
+
+def on_plan(workspace: Workspace, code: str) -> Workspace:
+    """Move a workspace to the catalog plan ``code`` (by hand, as sales would)."""
+    from billing.models import Plan
+
+    billing_services.subscription_set_plan(
+        workspace=workspace, plan=Plan.objects.get(code=code), actor=None, reason="test"
+    )
+    return workspace
 
 
 def add_member(workspace: Workspace, email: str, *, role: str = Role.MEMBER) -> Membership:

@@ -8,7 +8,8 @@ check for a change about to be made: a blocked answer records a paywall hit and 
 upgrade link.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import models
@@ -143,28 +144,37 @@ def upgrade_url_for(workspace_id: int) -> str:
 
 
 def limit_enforce(
-    workspace: Workspace | int,
-    metric: str,
-    amount: int = 1,
-    *,
-    used: int | None = None,
-    user_email: str = "",
-    record: bool = True,
+    workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
 ) -> LimitCheck:
-    """``check``, raising ``LimitExceeded`` when blocked. With ``record`` the hit is stored
-    as a paywall-hit product event first; call it before opening the transaction that makes
-    the change, so the record survives the refusal."""
+    """``check``, raising ``LimitExceeded`` when blocked. Call it where the change is made,
+    under the workspace lock, and wrap the service in ``paywall_hits_recorded``."""
     result = check(workspace, metric, amount, used=used)
     if not result.allowed:
-        if record:
-            paywall_hit_record(
-                workspace_id=result.workspace_id,
-                metric=metric,
-                user_email=user_email,
-                properties={"used": result.used, "limit": result.limit, "amount": amount},
-            )
         raise LimitExceeded(result, upgrade_url=upgrade_url_for(result.workspace_id))
     return result
+
+
+@contextmanager
+def paywall_hits_recorded(*, user_email: str = "") -> Iterator[None]:
+    """Record a paywall hit for a ``LimitExceeded`` raised inside, then re-raise it.
+
+    Wrap a service's transaction in it (not the other way round): the refused change rolls
+    back, the record of the upgrade moment stays.
+    """
+    try:
+        yield
+    except LimitExceeded as exc:
+        paywall_hit_record(
+            workspace_id=exc.check.workspace_id,
+            metric=exc.check.metric,
+            user_email=user_email,
+            properties={
+                "used": exc.check.used,
+                "limit": exc.check.limit,
+                "amount": exc.check.amount,
+            },
+        )
+        raise
 
 
 def feature_enforce(workspace: Workspace | int, feature: str, *, user_email: str = "") -> None:
