@@ -36,5 +36,8 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -12,6 +12,7 @@ at the cost of one query. Changing the word lists or the seed changes the plan: 
 an empty database after doing so.
 """
 
+import hashlib
 import math
 import random
 import secrets
@@ -39,6 +40,8 @@ from accounts.models import (
     Workspace,
 )
 from accounts.tokens import hash_secret
+from billing import services as billing_services
+from billing.models import Plan, Subscription
 
 SEED = 20_260_101
 WORKSPACE_COUNT = 300
@@ -208,6 +211,10 @@ def _acme_get_or_create(*, owner: User, now: datetime) -> Workspace:
         now=signed_up_at,
     )
     User.objects.filter(pk=owner.pk, date_joined__gt=signed_up_at).update(date_joined=signed_up_at)
+    # A growing team on Pro, so the teammates and the invitation fit its seats.
+    billing_services.subscription_set_plan(
+        workspace=workspace, plan=Plan.objects.get(code="pro"), actor=None, reason="demo data"
+    )
     services.api_key_create(
         workspace=workspace,
         name="Production",
@@ -352,6 +359,18 @@ class PlannedWorkspace:
     @property
     def activated_at(self) -> datetime | None:
         return self.steps.get(settings.HANDOFF_ACTIVATION_STEP)
+
+    @property
+    def plan_code(self) -> str:
+        """A plan that fits the team: small teams mostly free, larger ones on Pro or
+        Business, a few on Enterprise. Derived from the domain, so stable across runs."""
+        roll = int(hashlib.sha256(self.company_domain.encode()).hexdigest(), 16) % 100
+        size = len(self.members)
+        if roll < 3:
+            return "enterprise"
+        if size > 3:
+            return "business" if size >= 9 or roll < 25 else "pro"
+        return "pro" if roll < 20 else "free"
 
 
 def _ascii(text: str) -> str:
@@ -524,6 +543,16 @@ def _workspaces_insert(plans: Sequence[PlannedWorkspace]) -> tuple[int, int]:
         )
         for plan, workspace in zip(plans, workspaces, strict=True)
         for member in plan.members
+    )
+    plan_ids = dict(Plan.objects.values_list("code", "pk"))
+    Subscription.objects.bulk_create(
+        Subscription(
+            workspace=workspace,
+            plan_id=plan_ids[plan.plan_code],
+            seats=len(plan.members),
+            created_at=plan.created_at,
+        )
+        for plan, workspace in zip(plans, workspaces, strict=True)
     )
     OnboardingStep.objects.bulk_create(
         OnboardingStep(workspace=workspace, key=key, completed_at=completed_at)

@@ -14,19 +14,16 @@ from the database, and entries expire after ``SHARED_TTL`` in case an invalidati
 while the cache was down.
 """
 
-import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Prefetch, Q
 from django.utils import timezone
-from redis import RedisError
 
+from accounts.cache import TwoLevelCache, shared_call
 from billing.models import (
     Plan,
     PlanFeature,
@@ -36,16 +33,10 @@ from billing.models import (
     WorkspaceOverride,
 )
 
-logger = logging.getLogger(__name__)
-
 LOCAL_TTL = 0.5  # seconds: the bound on how long another process may answer from old data
 SHARED_TTL = 300  # seconds
 CATALOG_VERSION_KEY = "billing:catalog:version"
 CATALOG_KEY = "billing:catalog"
-
-
-def _workspace_key(workspace_id: int) -> str:
-    return f"billing:entitlements:{workspace_id}"
 
 
 # Values -----------------------------------------------------------------------------------
@@ -259,50 +250,31 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
 
 # The cache layers ---------------------------------------------------------------------------
 
-_local: dict[str, tuple[float, Any]] = {}
-
-
-def _shared(operation: Callable[[], Any], default: Any = None) -> Any:
-    """Run a shared-cache operation; if the cache is unreachable, log and carry on."""
-    try:
-        return operation()
-    except (RedisError, OSError) as exc:
-        logger.warning("entitlements cache unreachable, using the database: %s", exc)
-        return default
-
-
-def _local_get(key: str) -> Any:
-    hit = _local.get(key)
-    if hit is not None and hit[0] > time.monotonic():
-        return hit[1]
-    return None
-
-
-def _local_put(key: str, value: Any) -> None:
-    _local[key] = (time.monotonic() + LOCAL_TTL, value)
+_cache = TwoLevelCache(prefix="billing", local_ttl=LOCAL_TTL, shared_ttl=SHARED_TTL)
 
 
 def _catalog_version() -> str:
-    version = _shared(lambda: cache.get(CATALOG_VERSION_KEY))
+    version = _cache.get(CATALOG_VERSION_KEY)
     if version is None:
         version = uuid.uuid4().hex
         # add(): if another process set a version meanwhile, use theirs.
-        if not _shared(lambda: cache.add(CATALOG_VERSION_KEY, version, timeout=None), False):
-            version = _shared(lambda: cache.get(CATALOG_VERSION_KEY)) or version
+        if not shared_call(lambda: cache.add(CATALOG_VERSION_KEY, version, timeout=None), False):
+            version = _cache.get(CATALOG_VERSION_KEY) or version
     return version
 
 
 def catalog() -> Catalog:
     """The whole plan catalog (archived plans included), cached by catalog version."""
-    local = _local_get(CATALOG_KEY)
+    local = _cache.local_get(CATALOG_KEY)
     if local is not None:
         return local
     version = _catalog_version()
-    shared = _shared(lambda: cache.get(CATALOG_KEY))
+    shared = _cache.get(CATALOG_KEY)
     if shared is None or shared.version != version:
         shared = _build_catalog(version)
-        _shared(lambda: cache.set(CATALOG_KEY, shared, timeout=SHARED_TTL))
-    _local_put(CATALOG_KEY, shared)
+        _cache.put(CATALOG_KEY, shared)
+    else:
+        _cache.local_put(CATALOG_KEY, shared)
     return shared
 
 
@@ -310,11 +282,11 @@ def workspace_entitlements(*, workspace_id: int, now: datetime | None = None) ->
     """The workspace's plan, effective limits and features (overrides applied, expired
     overrides ignored). Fast when warm; always correct within ``LOCAL_TTL`` of a change."""
     now = now or timezone.now()
-    key = _workspace_key(workspace_id)
-    local = _local_get(key)
+    key = _cache.key("entitlements", workspace_id)
+    local = _cache.local_get(key)
     if local is not None and (local.valid_until is None or local.valid_until > now):
         return local
-    found = _shared(lambda: cache.get_many([key, CATALOG_VERSION_KEY]), {})
+    found = _cache.get_many([key, CATALOG_VERSION_KEY])
     value, version = found.get(key), found.get(CATALOG_VERSION_KEY)
     if (
         value is None
@@ -323,23 +295,23 @@ def workspace_entitlements(*, workspace_id: int, now: datetime | None = None) ->
         or (value.valid_until is not None and value.valid_until <= now)
     ):
         value = _build_entitlements(workspace_id, catalog(), now)
-        _shared(lambda: cache.set(key, value, timeout=SHARED_TTL))
-    _local_put(key, value)
+        _cache.put(key, value)
+    else:
+        _cache.local_put(key, value)
     return value
 
 
 def catalog_changed() -> None:
     """Every plan, price, limit or feature edit: all cached entitlements become stale."""
-    _shared(lambda: cache.set(CATALOG_VERSION_KEY, uuid.uuid4().hex, timeout=None))
-    _local.clear()
+    shared_call(lambda: cache.set(CATALOG_VERSION_KEY, uuid.uuid4().hex, timeout=None), None)
+    _cache.clear_local()
 
 
 def workspace_entitlements_changed(*, workspace_id: int) -> None:
     """An override or subscription change for one workspace."""
-    _shared(lambda: cache.delete(_workspace_key(workspace_id)))
-    _local.pop(_workspace_key(workspace_id), None)
+    _cache.delete(_cache.key("entitlements", workspace_id))
 
 
 def clear_local_cache() -> None:
     """Forget this process's local layer (tests, and after a fork)."""
-    _local.clear()
+    _cache.clear_local()

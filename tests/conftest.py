@@ -5,8 +5,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from billing import entitlements
 from config.celery_app import app as celery_app
 from tests.factories import UserFactory, WorkspaceFactory, add_member
+from usage import limits
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,8 +38,10 @@ def _eager_celery():
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Tests share one Redis: start each from an empty cache."""
+    """Tests share one Redis: start each from an empty cache, and an empty local layer."""
     cache.clear()
+    entitlements.clear_local_cache()
+    limits.clear_local_cache()
 
 
 @pytest.fixture

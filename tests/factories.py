@@ -13,14 +13,16 @@ PASSWORD = "a-long-test-password-42"
 class UserFactory(DjangoModelFactory):
     class Meta:
         model = User
-        django_get_or_create = ("email",)
 
     email = factory.Sequence(lambda n: f"person{n}@example.com")
     full_name = factory.Faker("name")
 
     @classmethod
-    def _create(cls, model_class, *args, **kwargs):
-        return model_class.objects.create_user(*args, password=PASSWORD, **kwargs)
+    def _create(cls, model_class, *args, email: str, **kwargs):
+        existing = model_class.objects.filter(email=email.lower()).first()
+        if existing is not None:
+            return existing
+        return model_class.objects.create_user(email, password=PASSWORD, **kwargs)
 
 
 class WorkspaceFactory(DjangoModelFactory):

@@ -16,6 +16,7 @@ from django.db import models
 from django.urls import reverse
 
 from accounts import selectors as accounts_selectors
+from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
 from billing.entitlements import PlanView, catalog, workspace_entitlements
@@ -57,11 +58,32 @@ USAGE_READERS: dict[str, Callable[[int], int]] = {
 }
 
 
-def usage_current(*, workspace_id: int, metric: str) -> int:
-    """What the workspace uses of ``metric`` now. Metered metrics (API calls, storage) have
-    no readings until usage ingestion exists, so they read 0."""
+# Readings are cached like entitlements (``accounts.cache``); ``usage.signals`` drops a
+# reading when the rows it counts change. Pending invitations also stop holding a seat when
+# they expire, which no signal reports: ``USAGE_TTL`` bounds how long that can go unseen.
+USAGE_TTL = 60
+_cache = TwoLevelCache(prefix="usage", local_ttl=0.5, shared_ttl=USAGE_TTL)
+
+
+def usage_current(*, workspace_id: int, metric: str, fresh: bool = False) -> int:
+    """What the workspace uses of ``metric`` now, from the cache unless ``fresh`` (then
+    from the database). Metered metrics (API calls, storage) have no readings until usage
+    ingestion exists, so they read 0."""
     reader = USAGE_READERS.get(metric)
-    return reader(workspace_id) if reader else 0
+    if reader is None:
+        return 0
+    if fresh:
+        return reader(workspace_id)
+    return _cache.get_or_build(_cache.key(workspace_id, metric), lambda: reader(workspace_id))
+
+
+def usage_changed(*, workspace_id: int, metric: str) -> None:
+    """The rows counted for ``metric`` changed: drop the cached reading."""
+    _cache.delete(_cache.key(workspace_id, metric))
+
+
+def clear_local_cache() -> None:
+    _cache.clear_local()
 
 
 def _workspace_id(workspace: Workspace | int) -> int:
@@ -69,15 +91,21 @@ def _workspace_id(workspace: Workspace | int) -> int:
 
 
 def check(
-    workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
+    workspace: Workspace | int,
+    metric: str,
+    amount: int = 1,
+    *,
+    used: int | None = None,
+    fresh: bool = False,
 ) -> LimitCheck:
-    """May the workspace add ``amount`` of ``metric``? ``used`` overrides the current
+    """May the workspace add ``amount`` of ``metric``? Answers from the caches (fast;
+    exact within half a second of a change) unless ``fresh``. ``used`` overrides the
     reading (accepting an invitation counts members only: the invitation held the seat)."""
     workspace_id = _workspace_id(workspace)
     entitlements = workspace_entitlements(workspace_id=workspace_id)
     spec = entitlements.limit(metric)
     if used is None:
-        used = usage_current(workspace_id=workspace_id, metric=metric)
+        used = usage_current(workspace_id=workspace_id, metric=metric, fresh=fresh)
     if spec is None or spec.limit is None or amount <= 0 or used + amount <= spec.limit:
         status = LimitStatus.ALLOWED
     elif spec.enforcement == "soft":
@@ -146,9 +174,10 @@ def upgrade_url_for(workspace_id: int) -> str:
 def limit_enforce(
     workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
 ) -> LimitCheck:
-    """``check``, raising ``LimitExceeded`` when blocked. Call it where the change is made,
-    under the workspace lock, and wrap the service in ``paywall_hits_recorded``."""
-    result = check(workspace, metric, amount, used=used)
+    """``check`` on a fresh reading from the database, raising ``LimitExceeded`` when
+    blocked. Call it where the change is made, under the workspace lock, and wrap the
+    service in ``paywall_hits_recorded``."""
+    result = check(workspace, metric, amount, used=used, fresh=True)
     if not result.allowed:
         raise LimitExceeded(result, upgrade_url=upgrade_url_for(result.workspace_id))
     return result

@@ -8,7 +8,7 @@ from django.db import connection
 from accounts import services
 from accounts.errors import Conflict, PermissionDenied
 from accounts.models import AuditEvent, Membership, Role
-from tests.factories import add_member
+from tests.factories import add_member, on_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def test_members_see_the_members_page_read_only(client, workspace, member_user):
 def test_members_page_query_count_does_not_grow_with_members(
     owner_client, workspace, django_assert_max_num_queries
 ):
+    on_plan(workspace, "business")
     for n in range(15):
         add_member(workspace, f"m{n}@northwind.io")
     services.invitation_create(workspace=workspace, email="inv@x.io", actor=workspace.created_by)
@@ -186,7 +187,7 @@ def test_only_owners_grant_owner_through_the_service(workspace, admin_user, memb
         )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_owners_demoting_each_other_at_once_leave_one_owner(workspace, owner):
     other = add_member(workspace, "co@northwind.io", role=Role.OWNER)
     mine = owner.memberships.get()
