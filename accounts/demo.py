@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import Group
 from django.db.models import QuerySet
@@ -358,7 +357,7 @@ class PlannedWorkspace:
 
     @property
     def activated_at(self) -> datetime | None:
-        return self.steps.get(settings.HANDOFF_ACTIVATION_STEP)
+        return self.steps.get(OnboardingStep.Key.FIRST_USAGE_EVENT)
 
     @property
     def plan_code(self) -> str:
@@ -452,7 +451,7 @@ def _onboarding_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: da
     first_call_at = key_created_at + timedelta(minutes=rng.lognormvariate(math.log(15), 1.2))
     if first_call_at >= now:
         return
-    workspace.steps[OnboardingStep.Key.FIRST_API_CALL] = first_call_at
+    workspace.steps[OnboardingStep.Key.FIRST_USAGE_EVENT] = first_call_at
     workspace.api_key_last_used_at = first_call_at + (now - first_call_at) * rng.random() ** 0.3
 
 

@@ -264,7 +264,7 @@ class OnboardingStep(models.Model):
     class Key(models.TextChoices):
         INVITE_TEAMMATE = "invite_teammate", "Invite a teammate"
         CREATE_API_KEY = "create_api_key", "Create an API key"
-        FIRST_API_CALL = "first_api_call", "Make a first API call with the key"
+        FIRST_USAGE_EVENT = "first_usage_event", "Send a first usage event"
 
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="onboarding_steps"

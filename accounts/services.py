@@ -37,6 +37,7 @@ from accounts.tokens import hash_secret
 from billing import services as billing_services
 from usage import services as usage_services
 from usage.limits import limit_enforce, paywall_hits_recorded
+from usage.selectors import activation_rule
 
 API_KEY_PREFIX = "hk"
 
@@ -577,7 +578,7 @@ API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> ApiKey | None:
     """The active key matching ``raw_key``, or None. Records when the key was last used
-    (at most once a minute per key) and the workspace's first API call."""
+    (at most once a minute per key)."""
     scheme, _, rest = raw_key.partition("_")
     prefix, _, secret = rest.partition("_")
     if scheme != API_KEY_PREFIX or not prefix or not secret:
@@ -591,13 +592,8 @@ def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> ApiKey
         return None
     now = now or timezone.now()
     if api_key.last_used_at is None or now - api_key.last_used_at >= API_KEY_TOUCH_INTERVAL:
-        first_use = api_key.last_used_at is None
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
-        if first_use:
-            onboarding_step_complete(
-                workspace=api_key.workspace, step=OnboardingStep.Key.FIRST_API_CALL, now=now
-            )
     return api_key
 
 
@@ -646,15 +642,22 @@ def onboarding_step_complete(
 ) -> bool:
     """Record the first completion of a checklist step; returns True the first time.
 
-    When the step is the activation step (``HANDOFF_ACTIVATION_STEP``), the workspace is
-    marked activated at that moment, once.
+    When the activation rule names this step, the workspace is activated at that moment.
     """
     now = now or timezone.now()
     _, created = OnboardingStep.objects.get_or_create(
         workspace=workspace, key=step, defaults={"completed_at": now}
     )
-    if created and step == settings.HANDOFF_ACTIVATION_STEP:
-        Workspace.objects.filter(pk=workspace.pk, activated_at__isnull=True).update(
+    if created and activation_rule().matches_step(step):
+        workspace_activate(workspace_id=workspace.pk, now=now)
+    return created
+
+
+def workspace_activate(*, workspace_id: int, now: datetime) -> bool:
+    """Mark the workspace as having reached value, the first time only (time to value is
+    measured from sign-up to this moment). Returns True if this call activated it."""
+    return bool(
+        Workspace.objects.filter(pk=workspace_id, activated_at__isnull=True).update(
             activated_at=now
         )
-    return created
+    )

@@ -190,14 +190,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "usage.api.views.EVENT_STATUSES",
+        "LimitStatusEnum": "usage.api.views.LIMIT_STATUSES",
+    },
 }
 
 # Handoff's own knobs.
 # Where people reach this installation; used in links sent by e-mail.
 HANDOFF_SITE_URL = env.str("HANDOFF_SITE_URL", default="http://127.0.0.1:8000")
 HANDOFF_INVITATION_TTL_DAYS = env.int("HANDOFF_INVITATION_TTL_DAYS", default=7)
-# The onboarding step whose first completion marks a workspace as activated (time to value).
-HANDOFF_ACTIVATION_STEP = env.str("HANDOFF_ACTIVATION_STEP", default="create_api_key")
+# Requests per minute one workspace API key may make (429 with Retry-After beyond).
+HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=1200)
+# The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).
+HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ from config.health import healthz
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("usage.api.urls")),
 ]
 
 urlpatterns = [

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from billing import entitlements
 from config.celery_app import app as celery_app
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage import limits
+from usage import limits, selectors
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,6 +42,7 @@ def _clear_cache():
     cache.clear()
     entitlements.clear_local_cache()
     limits.clear_local_cache()
+    selectors.activation_clear_local_cache()
 
 
 @pytest.fixture

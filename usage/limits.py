@@ -20,6 +20,7 @@ from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
 from billing.entitlements import PlanView, catalog, workspace_entitlements
+from usage.selectors import counter_value
 from usage.services import paywall_hit_record
 
 
@@ -65,13 +66,14 @@ USAGE_TTL = 60
 _cache = TwoLevelCache(prefix="usage", local_ttl=0.5, shared_ttl=USAGE_TTL)
 
 
+def _metered_reader(metric: str) -> Callable[[int], int]:
+    return lambda workspace_id: counter_value(workspace_id=workspace_id, metric=metric)
+
+
 def usage_current(*, workspace_id: int, metric: str, fresh: bool = False) -> int:
-    """What the workspace uses of ``metric`` now, from the cache unless ``fresh`` (then
-    from the database). Metered metrics (API calls, storage) have no readings until usage
-    ingestion exists, so they read 0."""
-    reader = USAGE_READERS.get(metric)
-    if reader is None:
-        return 0
+    """What the workspace uses of ``metric`` now (metered metrics: their counter in the
+    current period), from the cache unless ``fresh`` (then from the database)."""
+    reader = USAGE_READERS.get(metric) or _metered_reader(metric)
     if fresh:
         return reader(workspace_id)
     return _cache.get_or_build(_cache.key(workspace_id, metric), lambda: reader(workspace_id))
@@ -128,6 +130,15 @@ def check(
         plan_name=entitlements.plan.name,
         upgrade_plan=upgrade_plan,
     )
+
+
+def limit_status(used: int, limit: int | None) -> str:
+    """ok, near_limit (80% or more), at_limit or over_limit."""
+    if limit is None or used < 0.8 * limit:
+        return "ok"
+    if used > limit:
+        return "over_limit"
+    return "at_limit" if used == limit else "near_limit"
 
 
 class LimitExceeded(ApplicationError):

@@ -1,8 +1,12 @@
-"""What a workspace did: metric definitions and product events.
+"""What a workspace did: metric definitions, metered usage events and their counters,
+product events (behavioural signals) and the rule that says when a workspace is activated.
 
-Metered usage events and per-period counters arrive with the usage-metering work; plan
-limits already refer to the metric definitions here.
+Usage is counted exactly once: each event carries an idempotency key unique per workspace,
+and the counter of its (workspace, metric, period) is updated in the same transaction as
+the events it counts.
 """
+
+from datetime import UTC, datetime
 
 from django.db import models
 from django.utils import timezone
@@ -38,6 +42,90 @@ class Metric(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_additive(self) -> bool:
+        """Sum and count add up over a period; max and last are gauges."""
+        return self.aggregation in (self.Aggregation.SUM, self.Aggregation.COUNT)
+
+    def period_start(self, when: datetime) -> datetime:
+        """Start (UTC) of the counting period that contains ``when``: the first of the month
+        for monthly metrics, the epoch for metrics that never reset."""
+        if self.reset_period == self.Reset.MONTHLY:
+            return when.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return EPOCH
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UsageEvent(models.Model):
+    """One metered usage report, append-only. The idempotency key is unique per workspace:
+    a retried report is recognised and counted once."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="usage_events"
+    )
+    metric = models.ForeignKey(Metric, to_field="key", on_delete=models.PROTECT, related_name="+")
+    quantity = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"], name="usage_event_idempotent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric_id} {self.quantity} ({self.idempotency_key})"
+
+
+class UsageCounter(models.Model):
+    """The workspace's usage of a metric in one period, kept in step with its events."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="usage_counters"
+    )
+    metric = models.ForeignKey(Metric, to_field="key", on_delete=models.PROTECT, related_name="+")
+    period_start = models.DateTimeField()
+    value = models.BigIntegerField(default=0)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "metric", "period_start"], name="usage_counter_one_per_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.metric_id} {self.period_start:%Y-%m}: {self.value}"
+
+
+class UsageDaily(models.Model):
+    """A day of a workspace's usage of a metric (history for charts and scoring)."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="usage_days"
+    )
+    metric = models.ForeignKey(Metric, to_field="key", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    value = models.BigIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "metric", "day"], name="usage_daily_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.metric_id} {self.day}: {self.value}"
+
 
 class ProductEvent(models.Model):
     """A named thing that happened in the product (a behavioural signal for PQL scoring):
@@ -52,10 +140,49 @@ class ProductEvent(models.Model):
     user_email = models.EmailField(max_length=254, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
+    # Set for events sent through the API (unique per workspace); empty for events the
+    # product records itself, such as paywall hits.
+    idempotency_key = models.CharField(max_length=255, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["workspace", "name", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "name", "occurred_at"]),
+            models.Index(fields=["workspace", "occurred_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="usage_productevent_idempotent",
+            ),
+        ]
         ordering = ["-occurred_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.name} in {self.workspace_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ActivationRule(models.Model):
+    """What it means for a workspace to reach value: the first time it completes one
+    onboarding step, or sends one named product event. One row; billing admins edit it."""
+
+    class Kind(models.TextChoices):
+        CHECKLIST_STEP = "checklist_step", "An onboarding checklist step"
+        PRODUCT_EVENT = "product_event", "A product event"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHECKLIST_STEP)
+    value = models.SlugField(
+        max_length=80,
+        default="first_usage_event",
+        help_text="The checklist step key (invite_teammate, create_api_key, first_usage_event) "
+        "or the product event name (for example project_created).",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="usage_activationrule_single")
+        ]
+
+    def __str__(self) -> str:
+        return f"Activation: {self.get_kind_display().lower()} “{self.value}”"

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from usage.models import ProductEvent
@@ -42,3 +43,47 @@ def paywall_hit_record(
         user_email=user_email,
         properties=details | (properties or {}),
     )
+
+
+def product_events_ingest(
+    *, workspace_id: int, events: list[dict], now: datetime | None = None
+) -> list[dict]:
+    """Append validated product events sent through the API, each once per idempotency key
+    (a repeat, in the batch or from an earlier one, is answered as a duplicate). Activates
+    the workspace when the activation rule names one of the events."""
+    from accounts.models import Workspace
+    from accounts.services import workspace_activate
+    from usage.selectors import activation_rule
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").get()
+        keys = [event["idempotency_key"] for event in events]
+        seen = set(
+            ProductEvent.objects.filter(
+                workspace_id=workspace_id, idempotency_key__in=keys
+            ).values_list("idempotency_key", flat=True)
+        )
+        results, rows = [], []
+        for event in events:
+            key = event["idempotency_key"]
+            status = "duplicate" if key in seen else "accepted"
+            seen.add(key)
+            results.append({"index": event["index"], "idempotency_key": key, "status": status})
+            if status == "accepted":
+                rows.append(
+                    ProductEvent(
+                        workspace_id=workspace_id,
+                        name=event["name"],
+                        user_email=event["user_email"],
+                        properties=event["properties"],
+                        occurred_at=event["occurred_at"],
+                        idempotency_key=key,
+                    )
+                )
+        ProductEvent.objects.bulk_create(rows)
+        rule = activation_rule()
+        firsts = [row.occurred_at for row in rows if rule.matches_event(row.name)]
+        if firsts:
+            workspace_activate(workspace_id=workspace_id, now=min(firsts))
+    return results

@@ -7,6 +7,8 @@ from django.dispatch import receiver
 
 from accounts.models import Invitation, Membership, Project
 from usage.limits import usage_changed
+from usage.models import ActivationRule
+from usage.selectors import activation_rule_changed
 
 METRIC_OF = {Membership: "seats", Invitation: "seats", Project: "projects"}
 
@@ -22,3 +24,9 @@ def counted_rows_changed(sender, instance, **kwargs) -> None:
 
     drop()
     transaction.on_commit(drop)
+
+
+@receiver([post_save, post_delete], sender=ActivationRule)
+def activation_rule_edited(sender, **kwargs) -> None:
+    activation_rule_changed()
+    transaction.on_commit(activation_rule_changed)

@@ -12,5 +12,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body: dict[str, str] = {"detail": exc.message}
         if exc.field:
             body["field"] = exc.field
+        if errors := getattr(exc, "errors", None):
+            body["errors"] = errors
         return Response(body, status=exc.status)
     return drf_exception_handler(exc, context)

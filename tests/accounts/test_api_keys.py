@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import ApiKey, AuditEvent, OnboardingStep
+from accounts.models import ApiKey, AuditEvent
 from accounts.tokens import hash_secret
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_a_key_authenticates_as_its_workspace(client, workspace):
     assert response.json()["members"] == 1
 
 
-def test_first_call_records_last_used_and_completes_the_onboarding_step(client, workspace):
+def test_a_call_records_when_the_key_was_last_used(client, workspace):
     api_key, raw_key = _create_key(workspace)
     assert api_key.last_used_at is None
 
@@ -56,7 +56,6 @@ def test_first_call_records_last_used_and_completes_the_onboarding_step(client, 
 
     api_key.refresh_from_db()
     assert api_key.last_used_at is not None
-    assert OnboardingStep.objects.filter(workspace=workspace, key="first_api_call").exists()
 
 
 def test_last_used_is_written_at_most_once_a_minute(workspace):

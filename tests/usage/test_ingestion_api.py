@@ -1,0 +1,353 @@
+"""POST /api/v1/usage/events: validated first, counted exactly once, limits in order."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts import services as accounts_services
+from accounts.models import OnboardingStep, Workspace
+from tests.factories import on_plan
+from usage.models import ProductEvent, UsageCounter, UsageDaily, UsageEvent
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/usage/events"
+
+
+@pytest.fixture
+def api_key(workspace):
+    _, raw_key = accounts_services.api_key_create(
+        workspace=workspace, name="ingest", actor=workspace.created_by
+    )
+    return raw_key
+
+
+@pytest.fixture
+def post(client, api_key):
+    def send(body, key=None, raw=False):
+        data = body if raw else json.dumps(body)
+        return client.post(
+            URL,
+            data=data,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {key or api_key}",
+        )
+
+    return send
+
+
+def event(key, quantity=1, metric="api_calls", at=None):
+    at = at or timezone.now() - timedelta(seconds=5)
+    return {
+        "metric": metric,
+        "quantity": quantity,
+        "idempotency_key": key,
+        "timestamp": at.isoformat(),
+    }
+
+
+def counter(workspace, metric="api_calls"):
+    row = UsageCounter.objects.filter(workspace=workspace, metric=metric).first()
+    return row.value if row else 0
+
+
+def stored() -> tuple:
+    return (
+        UsageEvent.objects.count(),
+        sorted(UsageCounter.objects.values_list("metric", "value")),
+        UsageDaily.objects.count(),
+        ProductEvent.objects.count(),
+    )
+
+
+def test_accepted_events_are_stored_and_counted_with_the_metric_state(post, workspace):
+    response = post({"events": [event("a", 5), event("b", 7), event("s", 120, "storage_mb")]})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (3, 0, 0)
+    assert [r["status"] for r in body["results"]] == ["accepted"] * 3
+    assert body["metrics"]["api_calls"] == {
+        "used": 12,
+        "limit": 10_000,
+        "enforcement": "hard",
+        "status": "ok",
+        "period_start": timezone.now()
+        .replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        .isoformat()
+        .replace("+00:00", "Z"),
+    }
+    assert body["metrics"]["storage_mb"]["used"] == 120
+    assert counter(workspace) == 12
+    assert UsageEvent.objects.filter(workspace=workspace).count() == 3
+    daily = UsageDaily.objects.get(workspace=workspace, metric="api_calls")
+    assert (daily.value, daily.events) == (12, 2)
+
+
+def test_a_duplicate_key_is_counted_once_within_a_request_and_across_requests(post, workspace):
+    first = post({"events": [event("k1", 3), event("k1", 3), event("k2", 4)]})
+    again = post({"events": [event("k1", 3), event("k3", 1)]})
+
+    assert [r["status"] for r in first.json()["results"]] == ["accepted", "duplicate", "accepted"]
+    assert [r["status"] for r in again.json()["results"]] == ["duplicate", "accepted"]
+    assert counter(workspace) == 8
+    assert UsageEvent.objects.count() == 3
+
+
+def test_the_first_usage_event_completes_onboarding_and_activates(post, workspace):
+    post({"events": [event("first")]})
+
+    assert OnboardingStep.objects.filter(workspace=workspace, key="first_usage_event").exists()
+    assert Workspace.objects.get(pk=workspace.pk).activated_at is not None
+
+
+def test_a_hard_limit_rejects_the_events_that_would_exceed_it(post, workspace):
+    post({"events": [event("base", 9_990)]})
+
+    response = post({"events": [event("a", 6), event("b", 5), event("c", 4)]})
+
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert results[1]["code"] == 402
+    assert results[1]["upgrade_url"] == f"/w/{workspace.slug}/plan/"
+    assert "API calls limit of 10,000" in results[1]["reason"]
+    assert counter(workspace) == 10_000
+    assert response.json()["metrics"]["api_calls"]["status"] == "at_limit"
+    hit = ProductEvent.objects.get(name="paywall_hit")
+    assert hit.properties == {"metric": "api_calls", "rejected": 1}
+
+
+def test_a_batch_entirely_over_a_hard_limit_answers_402(post, workspace):
+    post({"events": [event("base", 10_000)]})
+
+    response = post({"events": [event("over", 1)]})
+
+    assert response.status_code == 402
+    assert response.json()["rejected"] == 1
+    assert counter(workspace) == 10_000
+
+
+def test_a_soft_limit_accepts_with_a_warning(post, workspace):
+    on_plan(workspace, "pro")  # API calls are soft on Pro
+
+    response = post({"events": [event("big", 250_001)]})
+
+    assert response.status_code == 200
+    assert "soft" in response.json()["results"][0]["warning"]
+    assert response.json()["metrics"]["api_calls"]["status"] == "over_limit"
+    assert counter(workspace) == 250_001
+
+
+def test_a_gauge_metric_is_limited_by_its_value(post, workspace):
+    response = post({"events": [event("s1", 400, "storage_mb"), event("s2", 501, "storage_mb")]})
+
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]
+    assert counter(workspace, "storage_mb") == 400
+
+
+def test_the_last_value_of_a_gauge_is_the_latest_by_timestamp(post, workspace):
+    now = timezone.now()
+    post(
+        {
+            "events": [
+                event("late", 300, "storage_mb", at=now - timedelta(minutes=1)),
+                event("early", 100, "storage_mb", at=now - timedelta(minutes=5)),
+            ]
+        }
+    )
+
+    assert counter(workspace, "storage_mb") == 300
+
+
+def _future():
+    return (timezone.now() + timedelta(minutes=10)).isoformat()
+
+
+def _last_period():
+    return (timezone.now().replace(day=1) - timedelta(days=2)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("events", "field", "message"),
+    [
+        ([{**event("a"), "metric": "bananas"}], "metric", "unknown metric"),
+        ([{**event("a"), "metric": "seats"}], "metric", "counted by the product"),
+        ([event("a", -1)], "quantity", "cannot be negative"),
+        ([event("a", 1.5)], "quantity", "whole number"),
+        ([event("a", 10**13)], "quantity", "absurdly large"),
+        ([event("a", "12")], "quantity", "must be a number"),
+        ([event("a", True)], "quantity", "must be a number"),
+        ([{**event("a"), "timestamp": _future()}], "timestamp", "in the future"),
+        ([{**event("a"), "timestamp": _last_period()}], "timestamp", "before the current period"),
+        ([{**event("a"), "timestamp": "2026-11-22T10:00:00"}], "timestamp", "time zone"),
+        ([{**event("a"), "timestamp": "yesterday"}], "timestamp", "ISO-8601"),
+        ([{**event("a"), "idempotency_key": ""}], "idempotency_key", "1 to 255"),
+        ([{**event("a"), "idempotency_key": "k" * 256}], "idempotency_key", "1 to 255"),
+        ([{**event("a"), "colour": "red"}], "event", "unknown field"),
+        (["not an object"], "event", "must be an object"),
+    ],
+)
+def test_a_bad_event_rejects_the_whole_request_by_index_and_stores_nothing(
+    post, workspace, events, field, message
+):
+    before = stored()
+
+    response = post({"events": [event("good"), *events]})
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors[0]["index"] == 1
+    assert errors[0]["field"] == field
+    assert message in errors[0]["message"]
+    assert stored() == before
+
+
+def test_every_problem_is_listed(post):
+    response = post({"events": [event("a", -1), event("b"), {**event("c"), "metric": "x"}]})
+
+    assert [(e["index"], e["field"]) for e in response.json()["errors"]] == [
+        (0, "quantity"),
+        (2, "metric"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "malformed JSON"),
+        ('{"events": [{"metric": "api_calls", "quantity": NaN}]}', "malformed JSON"),
+        ('{"events": [{"metric": "api_calls", "quantity": Infinity}]}', "malformed JSON"),
+        ("[]", '{"events"'),
+        ('{"events": []}', "1 to 1000"),
+        ('{"events": {}}', '{"events"'),
+    ],
+)
+def test_malformed_bodies_are_rejected_and_store_nothing(post, body, message):
+    before = stored()
+
+    response = post(body, raw=True)
+
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]["message"]
+    assert stored() == before
+
+
+def test_more_than_1000_events_are_rejected(post):
+    response = post({"events": [event(f"k{n}") for n in range(1001)]})
+
+    assert response.status_code == 400
+    assert "got 1001" in response.json()["errors"][0]["message"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_body_over_the_size_cap_is_rejected(post, settings):
+    settings.HANDOFF_API_MAX_BODY_BYTES = 200
+
+    response = post({"events": [event(f"k{n}") for n in range(5)]})
+
+    assert response.status_code == 400
+    assert "200-byte cap" in response.json()["errors"][0]["message"]
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_wrong_or_revoked_key_gets_401_and_stores_nothing(post, workspace, api_key):
+    assert post({"events": [event("a")]}, key="hk_nope_nope").status_code == 401
+    prefix = api_key.split("_")[1]
+    key_row = workspace.api_keys.get(prefix=prefix)
+    accounts_services.api_key_revoke(api_key=key_row, actor=workspace.created_by)
+
+    assert post({"events": [event("b")]}).status_code == 401
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_key_over_its_rate_limit_gets_429_with_retry_after(post, settings):
+    settings.HANDOFF_API_RATE_PER_MINUTE = 2
+
+    statuses = [post({"events": [event(f"r{n}")]}).status_code for n in range(3)]
+    response = post({"events": [event("r9")]})
+
+    assert statuses == [200, 200, 429]
+    assert response.status_code == 429
+    assert 0 < int(response["Retry-After"]) <= 60
+    assert UsageEvent.objects.count() == 2
+
+
+def test_an_api_key_counts_usage_for_its_own_workspace_only(post, workspace, other_workspace):
+    post({"events": [event("mine", 5)]})
+
+    assert counter(workspace) == 5
+    assert counter(other_workspace) == 0
+
+
+def test_the_same_key_in_two_workspaces_is_two_events(post, client, other_workspace):
+    _, other_key = accounts_services.api_key_create(
+        workspace=other_workspace, name="k", actor=other_workspace.created_by
+    )
+    post({"events": [event("shared-key", 2)]})
+    post({"events": [event("shared-key", 3)]}, key=other_key)
+
+    assert UsageEvent.objects.count() == 2
+    assert counter(other_workspace) == 3
+
+
+def test_with_redis_unreachable_ingestion_and_limits_still_answer_correctly(
+    post, workspace, settings
+):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    post({"events": [event("base", 9_999)]})
+
+    response = post({"events": [event("a", 1), event("b", 1)]})
+
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]
+    assert counter(workspace) == 10_000
+
+
+def test_entitlements_answer_plan_limits_usage_and_features(client, post, api_key, workspace):
+    post({"events": [event("a", 8_500)]})
+
+    response = client.get("/api/v1/entitlements", HTTP_AUTHORIZATION=f"Bearer {api_key}")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["plan"] == {"code": "free", "name": "Free", "status": "active"}
+    assert body["limits"]["api_calls"] == {
+        "limit": 10_000,
+        "enforcement": "hard",
+        "used": 8_500,
+        "remaining": 1_500,
+        "status": "near_limit",
+        "source": "plan",
+        "resets": "monthly",
+    }
+    assert body["limits"]["seats"]["used"] == 1
+    assert body["features"]["sso"] is False
+
+
+def test_ingestion_query_count_does_not_grow_with_the_batch(post, django_assert_max_num_queries):
+    post({"events": [event("warm")]})  # the first event also completes onboarding
+
+    with django_assert_max_num_queries(14):
+        response = post({"events": [event(f"k{n}") for n in range(500)]})
+    assert response.json()["accepted"] == 500
+
+
+def test_the_schema_documents_both_endpoints_with_examples(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    for path in ("/api/v1/usage/events", "/api/v1/events", "/api/v1/entitlements"):
+        assert path in schema["paths"]
+    post_op = schema["paths"]["/api/v1/usage/events"]["post"]
+    assert "examples" in post_op["requestBody"]["content"]["application/json"]
+    assert "402" in post_op["responses"]
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert "drf_spectacular_sidecar/swagger-ui-dist" in docs.text
