@@ -179,13 +179,30 @@ def plan_snapshot(plan: Plan) -> dict:
 def plan_change_record(*, plan: Plan, actor: User | None, before: dict) -> AuditEvent | None:
     """Audit a catalog edit: who, when, and only what changed, before and after."""
     after = plan_snapshot(plan)
-    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    if not changed:
+    old, new = _changed(before, after)
+    if not old and not new:
         return None
     return _audit(
         action=AuditEvent.Action.PLAN_CREATED if not before else AuditEvent.Action.PLAN_CHANGED,
         actor=actor,
         subject=f"plan:{plan.code}",
-        before={key: before[key] for key in sorted(changed) if key in before},
-        after={key: after[key] for key in sorted(changed) if key in after},
+        before=old,
+        after=new,
     )
+
+
+def _changed(before: dict, after: dict, *, descend: bool = True) -> tuple[dict, dict]:
+    """Only what differs; within limits and features, only the entries that differ (one
+    limit, not all of them)."""
+    old, new = {}, {}
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if was == now:
+            continue
+        if descend and isinstance(was, dict) and isinstance(now, dict):
+            was, now = _changed(was, now, descend=False)
+        if key in before:
+            old[key] = was
+        if key in after:
+            new[key] = now
+    return old, new

@@ -1,0 +1,358 @@
+"""Django admin for billing: the catalog (billing admins edit it, sales reps view it), overrides
+for one workspace (both groups), and subscriptions (view; billing admins move a workspace to
+another plan).
+
+Every write that matters goes through ``billing.services`` and is audited: a plan edit,
+inlines included, is recorded as one ``plan.changed`` event with what changed before and
+after; overrides are granted and revoked by their services; plan moves by
+``subscription_set_plan``.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.db.models import Count
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import AuditEvent
+from billing.forms import (
+    CONFIRM_IMPACT_FIELD,
+    NEAR_LIMIT_PERCENT,
+    PlanLimitFormSet,
+    PriceAdminForm,
+    PriceFormSet,
+    SubscriptionAdminForm,
+    WorkspaceOverrideAdminForm,
+)
+from billing.models import (
+    Feature,
+    Plan,
+    PlanFeature,
+    PlanLimit,
+    Price,
+    Subscription,
+    WorkspaceOverride,
+)
+from billing.services import (
+    override_grant,
+    override_revoke,
+    plan_change_record,
+    plan_snapshot,
+    subscription_set_plan,
+)
+
+HISTORY_SHOWN = 50
+
+# The catalog -------------------------------------------------------------------------------
+
+
+class PriceInline(admin.TabularInline):
+    """Prices are never deleted (subscriptions refer to them) and their terms never change
+    once saved: deactivate a price and add a new one."""
+
+    model = Price
+    form = PriceAdminForm
+    formset = PriceFormSet
+    fields = ["interval", "amount_cents", "currency", "scheme", "is_active", "stripe_price_id"]
+    extra = 0
+    can_delete = False
+    template = "admin/billing/plan/price_inline.html"
+
+
+class PlanLimitInline(admin.TabularInline):
+    """Tightening a limit shows its impact on the plan's subscribers before it is saved."""
+
+    model = PlanLimit
+    formset = PlanLimitFormSet
+    fields = ["metric", "limit", "enforcement"]
+    extra = 0
+    template = "admin/billing/plan/limit_inline.html"
+
+
+class PlanFeatureInline(admin.TabularInline):
+    model = PlanFeature
+    fields = ["feature", "enabled"]
+    extra = 0
+
+
+@dataclass(frozen=True)
+class HistoryChange:
+    label: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event: AuditEvent
+    changes: tuple[HistoryChange, ...]
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "unlimited"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict) and "limit" in value:  # a limit: {"limit": 3, "enforcement": …}
+        return f"{_show(value['limit'])} ({value.get('enforcement', '')})"
+    return str(value)
+
+
+def audit_changes(before: dict, after: dict) -> tuple[HistoryChange, ...]:
+    """A plan audit event as lines of "what: before → after". Limits and features are
+    shown one metric or feature at a time, prices as the ones removed and added."""
+    missing = "—"
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        label = key.replace("_", " ")
+        if isinstance(old, dict) or isinstance(new, dict):
+            old, new = old or {}, new or {}
+            for sub in sorted(old.keys() | new.keys()):
+                if old.get(sub) != new.get(sub):
+                    changes.append(
+                        HistoryChange(
+                            f"{label}: {sub}",
+                            _show(old[sub]) if sub in old else missing,
+                            _show(new[sub]) if sub in new else missing,
+                        )
+                    )
+        elif isinstance(old, list) or isinstance(new, list):
+            removed = [p for p in old or [] if p not in (new or [])]
+            added = [p for p in new or [] if p not in (old or [])]
+            changes.append(
+                HistoryChange(label, ", ".join(removed) or missing, ", ".join(added) or missing)
+            )
+        else:
+            changes.append(
+                HistoryChange(
+                    label,
+                    _show(old) if key in before else missing,
+                    _show(new) if key in after else missing,
+                )
+            )
+    return tuple(changes)
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Billing admins edit plans with their prices, limits and features; sales reps view them.
+
+    The change form (``templates/admin/billing/plan/change_form.html``) adds the impact
+    preview of tightened limits and the plan's audit history."""
+
+    list_display = [
+        "code",
+        "name",
+        "tier_rank",
+        "is_public",
+        "is_default_free",
+        "status",
+        "subscriber_count",
+    ]
+    list_filter = ["status", "is_public"]
+    search_fields = ["code", "name"]
+    ordering = ["tier_rank", "code"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "description"]}),
+        ("In the catalog", {"fields": ["tier_rank", "is_public", "is_default_free", "status"]}),
+        ("Sign-up", {"fields": ["trial_days"]}),
+    ]
+    inlines = [PriceInline, PlanLimitInline, PlanFeatureInline]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).annotate(subscriber_count=Count("subscriptions"))
+
+    @admin.display(description="Subscribers", ordering="subscriber_count")
+    def subscriber_count(self, plan: Plan) -> int:
+        return plan.subscriber_count
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Plan | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # The code names the plan in links, Stripe metadata and its audit history.
+            readonly.append("code")
+        return readonly
+
+    def save_model(self, request: HttpRequest, obj: Plan, form, change: bool) -> None:
+        # The form has already put the new values on ``obj``; read the plan as it stands
+        # in the database, before anything of this save is written.
+        form.audit_before = plan_snapshot(Plan.objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        plan_change_record(plan=form.instance, actor=request.user, before=form.audit_before)
+
+    def render_change_form(
+        self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None
+    ):
+        context["limit_impact"] = next(
+            (
+                inline.formset.impact
+                for inline in context.get("inline_admin_formsets", [])
+                if getattr(inline.formset, "impact", None) is not None
+            ),
+            None,
+        )
+        context["confirm_impact_field"] = CONFIRM_IMPACT_FIELD
+        context["near_limit_percent"] = NEAR_LIMIT_PERCENT
+        if obj is not None and obj.pk is not None:
+            context["plan_history"] = self.history(obj)
+            context["can_view_audit_log"] = request.user.has_perm("accounts.view_auditevent")
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history(self, plan: Plan) -> list[HistoryEntry]:
+        """The plan's audit events, newest first."""
+        events = AuditEvent.objects.filter(subject=f"plan:{plan.code}").select_related("actor")
+        return [
+            HistoryEntry(event, audit_changes(event.before, event.after))
+            for event in events[:HISTORY_SHOWN]
+        ]
+
+
+@admin.register(Feature)
+class FeatureAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "description"]
+    search_fields = ["key", "name"]
+
+
+# One workspace -----------------------------------------------------------------------------
+
+
+@admin.register(WorkspaceOverride)
+class WorkspaceOverrideAdmin(admin.ModelAdmin):
+    """Overrides are granted and revoked through their services (audited, cache dropped).
+    Changing one revokes it and grants the new terms, so the audit log shows both."""
+
+    form = WorkspaceOverrideAdminForm
+    list_display = [
+        "workspace",
+        "overrides",
+        "value",
+        "expires_at",
+        "is_active",
+        "granted_by",
+        "reason",
+    ]
+    list_display_links = ["workspace", "overrides"]
+    list_select_related = ["workspace", "granted_by"]
+    list_filter = ["metric", "feature"]
+    search_fields = ["workspace__name", "workspace__slug", "reason"]
+    autocomplete_fields = ["workspace"]
+    readonly_fields = ["granted_by", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["workspace"]}),
+        ("A limit", {"fields": ["metric", "limit", "enforcement"]}),
+        ("Or a feature", {"fields": ["feature", "enabled"]}),
+        (None, {"fields": ["reason", "expires_at", "granted_by", "created_at"]}),
+    ]
+
+    @admin.display(description="Override of")
+    def overrides(self, override: WorkspaceOverride) -> str:
+        return override.metric_id or override.feature_id or ""
+
+    @admin.display(description="Limit or feature")
+    def value(self, override: WorkspaceOverride) -> str:
+        if override.metric_id:
+            limit = "unlimited" if override.limit is None else override.limit
+            return f"{limit} ({override.enforcement})"
+        return "on" if override.enabled else "off"
+
+    @admin.display(description="Active", boolean=True)
+    def is_active(self, override: WorkspaceOverride) -> bool:
+        return override.is_active(timezone.now())
+
+    def save_model(self, request: HttpRequest, obj: WorkspaceOverride, form, change: bool) -> None:
+        if change:
+            if not form.has_changed():
+                return
+            override_revoke(override=WorkspaceOverride.objects.get(pk=obj.pk), actor=request.user)
+        granted = override_grant(
+            workspace=obj.workspace,
+            actor=request.user,
+            reason=obj.reason,
+            metric=obj.metric_id,
+            limit=obj.limit,
+            enforcement=obj.enforcement,
+            feature=obj.feature_id,
+            enabled=obj.enabled,
+            expires_at=obj.expires_at,
+        )
+        # The admin carries on with ``obj`` (change log, message, redirect): make it the
+        # granted row.
+        for field in WorkspaceOverride._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(granted, field.attname))
+        obj._state.adding = False
+
+    def delete_model(self, request: HttpRequest, obj: WorkspaceOverride) -> None:
+        override_revoke(override=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for override in queryset.select_related("workspace"):
+            override_revoke(override=override, actor=request.user)
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Subscriptions mirror Stripe and are created by services: staff view them; billing
+    admins move a workspace that is not billed through Stripe to another plan."""
+
+    form = SubscriptionAdminForm
+    list_display = ["workspace", "plan", "status", "seats", "price"]
+    list_select_related = ["workspace", "plan", "price__plan"]
+    list_filter = ["status", "plan"]
+    search_fields = ["workspace__name", "workspace__slug", "stripe_subscription_id"]
+    readonly_fields = [
+        "workspace",
+        "price",
+        "seats",
+        "status",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_fields(self, request: HttpRequest, obj: Subscription | None = None):
+        movable = self.has_change_permission(request, obj) and not self._billed_by_stripe(obj)
+        return [
+            "workspace",
+            "plan",
+            *(["reason"] if movable else []),
+            "price",
+            "seats",
+            "status",
+            "stripe_customer_id",
+            "stripe_subscription_id",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self._billed_by_stripe(obj):
+            readonly.append("plan")  # Stripe owns it: change it there or through checkout
+        return readonly
+
+    @staticmethod
+    def _billed_by_stripe(obj: Subscription | None) -> bool:
+        return obj is not None and bool(obj.stripe_subscription_id)
+
+    def save_model(self, request: HttpRequest, obj: Subscription, form, change: bool) -> None:
+        if "plan" not in form.changed_data:
+            return
+        subscription_set_plan(
+            workspace=obj.workspace,
+            plan=form.cleaned_data["plan"],
+            actor=request.user,
+            reason=form.cleaned_data.get("reason", ""),
+        )
+        obj.refresh_from_db()
