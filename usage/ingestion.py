@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -295,19 +295,7 @@ def _write(
     now: datetime,
 ) -> None:
     """Append the events and write the counters and daily rollups: one statement each."""
-    UsageEvent.objects.bulk_create(
-        [
-            UsageEvent(
-                workspace=workspace,
-                metric_id=event.metric.key,
-                quantity=event.quantity,
-                idempotency_key=event.idempotency_key,
-                occurred_at=event.occurred_at,
-                received_at=now,
-            )
-            for event in accepted
-        ]
-    )
+    _insert_events(workspace, accepted, now)
     touched = {
         (event.metric.key, event.metric.period_start(event.occurred_at)) for event in accepted
     }
@@ -328,6 +316,40 @@ def _write(
         update_fields=["value", "last_event_at", "updated_at"],
     )
     _write_daily(workspace, accepted)
+
+
+def _insert_events(workspace: Workspace, accepted: list[UsageEventIn], now: datetime) -> None:
+    """One INSERT for the batch. On PostgreSQL the rows travel as four arrays (unnest), which
+    is several times faster than an ORM statement with six parameters per row."""
+    if connection.vendor != "postgresql":
+        UsageEvent.objects.bulk_create(
+            UsageEvent(
+                workspace=workspace,
+                metric_id=event.metric.key,
+                quantity=event.quantity,
+                idempotency_key=event.idempotency_key,
+                occurred_at=event.occurred_at,
+                received_at=now,
+            )
+            for event in accepted
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {UsageEvent._meta.db_table} "  # noqa: S608 - the model's own table
+            "(workspace_id, metric_id, quantity, idempotency_key, occurred_at, received_at) "
+            "SELECT %s, m, q, k, t, %s "
+            "FROM unnest(%s::varchar[], %s::bigint[], %s::varchar[], %s::timestamptz[]) "
+            "AS u(m, q, k, t)",
+            [
+                workspace.pk,
+                now,
+                [event.metric.key for event in accepted],
+                [event.quantity for event in accepted],
+                [event.idempotency_key for event in accepted],
+                [event.occurred_at for event in accepted],
+            ],
+        )
 
 
 def _write_daily(workspace: Workspace, accepted: list[UsageEventIn]) -> None:
