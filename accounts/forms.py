@@ -41,3 +41,7 @@ class AcceptAsNewUserForm(forms.Form):
     password = forms.CharField(
         strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))

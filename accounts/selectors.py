@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import (
     ApiKey,
+    AuditEvent,
     Invitation,
     Membership,
     OnboardingStep,
@@ -66,6 +67,15 @@ def workspace_open_invitations(*, workspace: Workspace) -> QuerySet[Invitation]:
     return Invitation.objects.filter(
         workspace=workspace, accepted_at__isnull=True, revoked_at__isnull=True
     ).select_related("invited_by")
+
+
+def workspace_audit_events(*, workspace: Workspace) -> QuerySet[AuditEvent]:
+    """The workspace's audit log, newest first."""
+    return (
+        AuditEvent.objects.filter(workspace=workspace)
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )
 
 
 def workspace_api_keys(*, workspace: Workspace) -> QuerySet[ApiKey]:

@@ -414,14 +414,20 @@ def _invitation_require_open(invitation: Invitation, now: datetime) -> None:
         raise Conflict(f"This invitation was already {invitation.status(now).label.lower()}.")
 
 
-@transaction.atomic
 def invitation_resend(*, invitation: Invitation, actor: User, now: datetime | None = None) -> str:
     """Send an open invitation again with a new link and a new expiry; the old link stops
-    working."""
-    now = now or timezone.now()
+    working. An expired invitation held no seat, so renewing it needs a free seat."""
+    with paywall_hits_recorded(user_email=actor.email):
+        return _invitation_resend(invitation=invitation, actor=actor, now=now or timezone.now())
+
+
+@transaction.atomic
+def _invitation_resend(*, invitation: Invitation, actor: User, now: datetime) -> str:
     invitation = _invitation_lock(invitation)
     _acting_membership(workspace=invitation.workspace, actor=actor)
     _invitation_require_open(invitation, now)
+    if invitation.status(now) == InvitationStatus.EXPIRED:
+        limit_enforce(invitation.workspace, "seats", 1)
     return _invitation_renew(invitation=invitation, actor=actor, now=now)
 
 

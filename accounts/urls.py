@@ -2,7 +2,7 @@ from django.urls import include, path
 
 from accounts import views
 
-# Every pattern here is scoped to one workspace; tests/accounts/test_tenancy.py checks each
+# Every pattern here is scoped to one workspace; tests/test_tenancy.py checks each
 # one answers 404 to members of other workspaces, and fails for a pattern it does not know.
 workspace_patterns = [
     path("", views.onboarding, name="workspace_onboarding"),
@@ -35,6 +35,9 @@ workspace_patterns = [
         views.api_key_revoke,
         name="workspace_api_key_revoke",
     ),
+    path("projects/", views.projects, name="workspace_projects"),
+    path("projects/new/", views.project_create, name="workspace_project_create"),
+    path("audit-log/", views.audit_log, name="workspace_audit_log"),
 ]
 
 urlpatterns = [

@@ -1,18 +1,21 @@
-"""Pages of accounts: sign-up, the workspace's onboarding, members, invitations and API keys.
+"""Pages of accounts: sign-up, the workspace's onboarding, members, invitations, API keys,
+projects and the audit log.
 
 Every workspace page is wrapped in ``workspace_view``: it resolves the acting user's
 membership through the tenancy selector (404 for a workspace the user is not in) and hands
 it to the view. Changes go through services; a refused change re-renders the page with the
-reason and the status the error carries.
+reason and the status the error carries. A change refused by the plan (``LimitExceeded``,
+``FeatureNotIncluded``: 402) shows the paywall, ``templates/billing/_paywall.html``, where
+the page shows its messages.
 """
 
 from collections.abc import Callable
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,8 +23,17 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
 from accounts.errors import ApplicationError
-from accounts.forms import AcceptAsNewUserForm, ApiKeyForm, InvitationForm, RoleForm, SignUpForm
-from accounts.models import Membership, User
+from accounts.forms import (
+    AcceptAsNewUserForm,
+    ApiKeyForm,
+    InvitationForm,
+    ProjectForm,
+    RoleForm,
+    SignUpForm,
+)
+from accounts.models import Membership, OnboardingStep, User, Workspace
+from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, check, feature_enforce
+from usage.selectors import activation_rule
 
 type WorkspaceView = Callable[..., HttpResponse]
 
@@ -43,6 +55,23 @@ def workspace_view(view: WorkspaceView) -> Callable[..., HttpResponse]:
 def _form_error(form: object, exc: ApplicationError) -> None:
     field = exc.field if exc.field in getattr(form, "fields", {}) else None
     form.add_error(field, exc.message)
+
+
+type Paywall = LimitExceeded | FeatureNotIncluded
+
+
+def _paywall(exc: ApplicationError) -> Paywall | None:
+    """The error as the paywall to show, when the plan refused the change."""
+    return exc if isinstance(exc, LimitExceeded | FeatureNotIncluded) else None
+
+
+def _paywall_at_limit(workspace: Workspace, result: LimitCheck) -> LimitExceeded | None:
+    """The paywall to show before anyone tries: the next addition would be blocked. Only
+    shown, not recorded: a paywall hit is recorded when a change is refused."""
+    if result.allowed:
+        return None
+    upgrade_url = reverse("workspace_plan", kwargs={"workspace_slug": workspace.slug})
+    return LimitExceeded(result, upgrade_url=upgrade_url)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -83,8 +112,10 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @workspace_view
 def onboarding(request: HttpRequest, membership: Membership) -> HttpResponse:
+    rule = activation_rule()
+    activation_step = next((key for key in OnboardingStep.Key.values if rule.matches_step(key)), "")
     checklist = selectors.onboarding_checklist(
-        workspace=membership.workspace, activation_step=settings.HANDOFF_ACTIVATION_STEP
+        workspace=membership.workspace, activation_step=activation_step
     )
     return render(
         request,
@@ -101,9 +132,13 @@ def _members_page(
     membership: Membership,
     *,
     invite_form: InvitationForm | None = None,
+    paywall: Paywall | None = None,
     status: int = 200,
 ) -> HttpResponse:
     workspace = membership.workspace
+    seats = check(workspace, "seats", 1)  # members + pending invitations, against the limit
+    if paywall is None and membership.can_manage:
+        paywall = _paywall_at_limit(workspace, seats)
     context = {
         "membership": membership,
         "workspace": workspace,
@@ -111,13 +146,17 @@ def _members_page(
         "invitations": selectors.workspace_open_invitations(workspace=workspace),
         "invite_form": invite_form or InvitationForm(),
         "roles": RoleForm.base_fields["role"].choices,
+        "seats": seats,
+        "paywall": paywall,
     }
     return render(request, "accounts/members.html", context, status=status)
 
 
 def _refused(request: HttpRequest, membership: Membership, exc: ApplicationError) -> HttpResponse:
-    messages.error(request, exc.message)
-    return _members_page(request, membership, status=exc.status)
+    paywall = _paywall(exc)
+    if paywall is None:
+        messages.error(request, exc.message)
+    return _members_page(request, membership, paywall=paywall, status=exc.status)
 
 
 def _back_to_members(membership: Membership) -> HttpResponse:
@@ -143,8 +182,12 @@ def invitation_create(request: HttpRequest, membership: Membership) -> HttpRespo
             actor=request.user,
         )
     except ApplicationError as exc:
-        _form_error(form, exc)
-        return _members_page(request, membership, invite_form=form, status=exc.status)
+        paywall = _paywall(exc)
+        if paywall is None:
+            _form_error(form, exc)
+        return _members_page(
+            request, membership, invite_form=form, paywall=paywall, status=exc.status
+        )
     messages.success(request, f"Invitation sent to {invitation.email}.")
     return _back_to_members(membership)
 
@@ -270,6 +313,79 @@ def api_key_revoke(request: HttpRequest, membership: Membership, api_key_id: int
     return redirect("workspace_api_keys", workspace_slug=membership.workspace.slug)
 
 
+# Projects ---------------------------------------------------------------------------------
+
+
+def _projects_page(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    form: ProjectForm | None = None,
+    paywall: Paywall | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    workspace = membership.workspace
+    usage = check(workspace, "projects", 1)
+    context = {
+        "membership": membership,
+        "workspace": workspace,
+        "projects": selectors.workspace_projects(workspace=workspace),
+        "form": form or ProjectForm(),
+        "usage": usage,
+        "paywall": paywall or _paywall_at_limit(workspace, usage),
+    }
+    return render(request, "accounts/projects.html", context, status=status)
+
+
+@workspace_view
+def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The workspace's projects; any member sees them and may create one."""
+    return _projects_page(request, membership)
+
+
+@require_POST
+@workspace_view
+def project_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    form = ProjectForm(request.POST)
+    if not form.is_valid():
+        return _projects_page(request, membership, form=form, status=400)
+    try:
+        project = services.project_create(
+            workspace=membership.workspace, name=form.cleaned_data["name"], actor=request.user
+        )
+    except ApplicationError as exc:
+        paywall = _paywall(exc)
+        if paywall is None:
+            _form_error(form, exc)
+        return _projects_page(request, membership, form=form, paywall=paywall, status=exc.status)
+    messages.success(request, f"Project “{project.name}” created.")
+    return redirect("workspace_projects", workspace_slug=membership.workspace.slug)
+
+
+# Audit log --------------------------------------------------------------------------------
+
+AUDIT_LOG_PAGE_SIZE = 50
+
+
+@workspace_view
+def audit_log(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Every recorded change in the workspace, newest first. Owners and admins only, and
+    only on a plan (or with an override) that includes the audit log feature."""
+    workspace = membership.workspace
+    context: dict[str, object] = {"membership": membership, "workspace": workspace}
+    if not membership.can_manage:
+        context["forbidden"] = "Only owners and admins of this workspace can see the audit log."
+        return render(request, "accounts/audit_log.html", context, status=403)
+    try:
+        feature_enforce(workspace, "audit_log", user_email=request.user.email)
+    except FeatureNotIncluded as exc:
+        context["paywall"] = exc
+        return render(request, "accounts/audit_log.html", context, status=exc.status)
+    events = selectors.workspace_audit_events(workspace=workspace)
+    context["page"] = Paginator(events, AUDIT_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "accounts/audit_log.html", context)
+
+
 # Accepting an invitation ------------------------------------------------------------------
 
 
@@ -302,7 +418,10 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         else:
             return render(request, "accounts/invitation_accept.html", context, status=400)
     except ApplicationError as exc:
-        if exc.field in form.fields:
+        if paywall := _paywall(exc):
+            # The invitee is not a member yet: the paywall asks an owner to upgrade.
+            context |= {"paywall": paywall, "paywall_outsider": True}
+        elif exc.field in form.fields:
             form.add_error(exc.field, exc.message)
         else:
             context["error"] = exc.message

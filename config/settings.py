@@ -200,6 +200,8 @@ SPECTACULAR_SETTINGS = {
 # Where people reach this installation; used in links sent by e-mail.
 HANDOFF_SITE_URL = env.str("HANDOFF_SITE_URL", default="http://127.0.0.1:8000")
 HANDOFF_INVITATION_TTL_DAYS = env.int("HANDOFF_INVITATION_TTL_DAYS", default=7)
+# Where "contact sales" links go (private plans such as Enterprise).
+HANDOFF_SALES_EMAIL = env.str("HANDOFF_SALES_EMAIL", default="sales@handoff.localhost")
 # Requests per minute one workspace API key may make (429 with Retry-After beyond).
 HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=1200)
 # The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).

@@ -49,6 +49,10 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_api_keys": ("get", None),
     "workspace_api_key_create": ("post", None),
     "workspace_api_key_revoke": ("post", lambda o: {"api_key_id": o.api_key_id}),
+    "workspace_projects": ("get", None),
+    "workspace_project_create": ("post", None),
+    "workspace_audit_log": ("get", None),
+    "workspace_plan": ("get", None),
 }
 
 POST_DATA = {"email": "x@y.io", "role": "admin", "name": "stolen"}
@@ -62,12 +66,15 @@ def two_workspaces():
 
 
 def _snapshot() -> tuple:
-    from accounts.models import ApiKey, Invitation
+    from accounts.models import ApiKey, Invitation, Project
+    from usage.models import ProductEvent
 
     return (
         sorted(Membership.objects.values_list("workspace_id", "user_id", "role")),
         sorted(Invitation.objects.values_list("id", "token_hash", "revoked_at", "role")),
         sorted(ApiKey.objects.values_list("id", "revoked_at")),
+        sorted(Project.objects.values_list("id", "workspace_id", "name")),
+        ProductEvent.objects.count(),  # a paywall hit is recorded for nobody else's workspace
     )
 
 

@@ -144,8 +144,8 @@ def activation_clear_local_cache() -> None:
 _metrics_cache = TwoLevelCache(prefix="usage:metrics", local_ttl=5, shared_ttl=300)
 
 
-def metered_metrics() -> dict[str, Metric]:
-    """Every metric definition by key (they change rarely; cached)."""
+def metric_definitions() -> dict[str, Metric]:
+    """Every metric definition by key, metered or counted (they change rarely; cached)."""
     return _metrics_cache.get_or_build(
         _metrics_cache.key("all"), lambda: {m.key: m for m in Metric.objects.all()}
     )
@@ -157,7 +157,7 @@ def entitlements_summary(*, workspace) -> dict:
     from usage.limits import limit_status, usage_current
 
     entitlements = workspace_entitlements(workspace_id=workspace.pk)
-    metrics = metered_metrics()
+    metrics = metric_definitions()
     limits = {}
     for key, spec in sorted(entitlements.limits.items()):
         used = usage_current(workspace_id=workspace.pk, metric=key)

@@ -11,6 +11,7 @@ from accounts import services
 from accounts.errors import ApplicationError, Conflict
 from accounts.models import Invitation, Membership, OnboardingStep, Role, User
 from tests.factories import PASSWORD, UserFactory, add_member
+from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -331,3 +332,16 @@ def test_invitation_service_refuses_a_member_address_in_any_case(workspace):
 
     with pytest.raises(Conflict, match="already a member"):
         _invite(workspace, email="ANN@northwind.io")
+
+
+def test_resending_an_expired_invitation_needs_a_free_seat(owner_client, workspace):
+    expired, _ = _invite(workspace, email="a@northwind.io", now=timezone.now() - timedelta(days=30))
+    _invite(workspace, email="b@northwind.io")
+    _invite(workspace, email="c@northwind.io")  # owner + 2 pending = 3 of 3 seats
+    before = _state(workspace)
+
+    response = owner_client.post(f"/w/{workspace.slug}/invitations/{expired.pk}/resend/")
+
+    assert response.status_code == 402
+    assert _state(workspace) == before
+    assert ProductEvent.objects.filter(name="paywall_hit").count() == 1

@@ -20,7 +20,7 @@ from usage import services
 from usage.api.throttling import ApiKeyRateThrottle
 from usage.ingestion import BatchInvalid, batch_error, usage_batch_parse, usage_events_ingest
 from usage.product_events import product_batch_parse
-from usage.selectors import entitlements_summary, metered_metrics
+from usage.selectors import entitlements_summary, metric_definitions
 
 EVENT_STATUSES = ["accepted", "duplicate", "rejected"]
 LIMIT_STATUSES = ["ok", "near_limit", "at_limit", "over_limit"]
@@ -227,7 +227,7 @@ class UsageEventsView(KeyAuthenticatedView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = usage_batch_parse(_decode_body(request), metrics=metered_metrics())
+        events = usage_batch_parse(_decode_body(request), metrics=metric_definitions())
         result = usage_events_ingest(workspace=request.auth.workspace, events=events)
         counts = result.counts
         body = {
