@@ -253,7 +253,8 @@ class WorkspaceOverride(TimeStampedModel):
 
 class Subscription(TimeStampedModel):
     """The workspace's plan: one row per workspace, from sign-up (on the default free plan)
-    onwards. Paid subscriptions mirror Stripe's object; Stripe owns their state."""
+    onwards. Paid subscriptions mirror Stripe's object; Stripe owns their state, written
+    here only by webhook handlers and reconciliation."""
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -272,6 +273,19 @@ class Subscription(TimeStampedModel):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     stripe_subscription_id = models.CharField(max_length=255, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    mrr_cents = models.BigIntegerField(
+        default=0, help_text="Monthly recurring revenue now, in minor units of ``currency``."
+    )
+    currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
+    # The ``created`` time of the newest Stripe event applied: an older event never
+    # overwrites newer state.
+    stripe_watermark = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -280,7 +294,188 @@ class Subscription(TimeStampedModel):
                 condition=~models.Q(stripe_subscription_id=""),
                 name="billing_subscription_unique_stripe_id",
             ),
+            models.CheckConstraint(
+                condition=models.Q(mrr_cents__gte=0), name="billing_subscription_mrr_not_negative"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.workspace} on {self.plan}"
+
+    @property
+    def is_paid(self) -> bool:
+        return bool(self.stripe_subscription_id) and self.status != self.Status.CANCELED
+
+
+class StripeEvent(models.Model):
+    """Every verified webhook received, stored once (unique Stripe event id) before it is
+    acknowledged, then processed by a Celery task."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        SKIPPED = "skipped", "Skipped (older than the state applied, or not handled)"
+        FAILED = "failed", "Failed"
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField()
+    created = models.DateTimeField(help_text="When Stripe says the event happened.")
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = "Stripe event"
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_id}"
+
+    @property
+    def object(self) -> dict:
+        return self.payload.get("data", {}).get("object", {})
+
+
+class RevenueMovement(models.Model):
+    """One change of a workspace's MRR, append-only. For every workspace the sum of its
+    movements equals its current MRR."""
+
+    class Kind(models.TextChoices):
+        NEW = "new", "New"
+        EXPANSION = "expansion", "Expansion"
+        CONTRACTION = "contraction", "Contraction"
+        CHURN = "churn", "Churn"
+        REACTIVATION = "reactivation", "Reactivation"
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="revenue_movements"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="revenue_movements"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    mrr_delta_cents = models.BigIntegerField()
+    mrr_after_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    occurred_at = models.DateTimeField(help_text="When Stripe says the change happened.")
+    stripe_event = models.OneToOneField(
+        StripeEvent,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revenue_movement",
+        help_text="The event that caused it (empty when reconciliation repaired drift).",
+    )
+    plan_code = models.CharField(max_length=50, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["workspace", "occurred_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(mrr_delta_cents=0), name="billing_movement_not_zero"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mrr_after_cents__gte=0),
+                name="billing_movement_after_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.kind} {self.mrr_delta_cents:+} {self.currency}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValueError("Revenue movements are append-only: record a new movement.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Revenue movements are append-only.")
+
+
+class Invoice(models.Model):
+    """An invoice mirrored from Stripe, for the workspace's invoices list."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="invoices"
+    )
+    stripe_id = models.CharField(max_length=255, unique=True)
+    number = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20)
+    amount_due_cents = models.BigIntegerField(default=0)
+    amount_paid_cents = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    hosted_invoice_url = models.URLField(max_length=1000, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return self.number or self.stripe_id
+
+
+class Cancellation(models.Model):
+    """Why a workspace cancelled (kept for churn analysis), and whether it came back."""
+
+    class Reason(models.TextChoices):
+        TOO_EXPENSIVE = "too_expensive", "Too expensive"
+        MISSING_FEATURES = "missing_features", "Missing features"
+        SWITCHED_SERVICE = "switched_service", "Switched to another service"
+        UNUSED = "unused", "Not using it enough"
+        TOO_COMPLEX = "too_complex", "Too complex"
+        LOW_QUALITY = "low_quality", "Quality was not good enough"
+        CUSTOMER_SERVICE = "customer_service", "Customer service"
+        OTHER = "other", "Other"
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="cancellations"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="cancellations"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    comment = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: {self.reason}"
+
+
+class BillingSettings(models.Model):
+    """Settings billing admins edit: one row."""
+
+    grace_period_days = models.PositiveSmallIntegerField(
+        default=14,
+        help_text="How long a workspace whose payment failed keeps its paid plan's limits.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="billing_settings_single")
+        ]
+
+    def __str__(self) -> str:
+        return "Billing settings"
+
+    @classmethod
+    def load(cls) -> "BillingSettings":
+        return cls.objects.get_or_create(pk=1)[0]

@@ -172,7 +172,19 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Stripe keys; billing uses its offline gateway while STRIPE_SECRET_KEY is empty.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Without a Stripe key the offline gateway signs its webhooks with this documented
+# development secret; with a key, the endpoint's signing secret from Stripe is required.
+STRIPE_WEBHOOK_SECRET = env.str(
+    "STRIPE_WEBHOOK_SECRET",
+    default="" if STRIPE_SECRET_KEY else "whsec_handoff_local_development_only",
+)
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: copy the webhook "
+        "endpoint's signing secret (whsec_…) from the Stripe dashboard."
+    )
+# Tests point the Stripe client at a fake Stripe on 127.0.0.1 (HTTP-level interception).
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

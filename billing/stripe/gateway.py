@@ -1,0 +1,178 @@
+"""The billing gateway: Stripe itself when ``STRIPE_SECRET_KEY`` is set, otherwise the
+offline local gateway (``billing.stripe.local``) that plays Stripe's part with the same
+object shapes and the same signed webhooks. Services call ``gateway()`` and never know
+which one answers.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from django.conf import settings
+
+from accounts.models import Workspace
+from billing.models import Price, Subscription
+from billing.stripe import client
+from billing.stripe.prices import stripe_price_id
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    """Where to send the customer to pay: Stripe Checkout, or the local checkout page."""
+
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ChangePreview:
+    """What a subscription change costs: prorated now, and per period from then on."""
+
+    amount_due_now_cents: int
+    next_amount_cents: int
+    currency: str
+    next_billing_at: datetime | None
+
+
+class Gateway(Protocol):
+    local: bool
+
+    def checkout_start(
+        self,
+        *,
+        workspace: Workspace,
+        price: Price,
+        seats: int,
+        customer_id: str,
+        customer_email: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutStart: ...
+
+    def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]: ...
+
+    def subscription_change_preview(
+        self, *, subscription: Subscription, price: Price, seats: int
+    ) -> ChangePreview: ...
+
+    def subscription_change(
+        self, *, subscription: Subscription, price: Price, seats: int
+    ) -> dict[str, Any]: ...
+
+    def subscription_cancel_at_period_end(
+        self, *, subscription: Subscription, cancel: bool, feedback: str, comment: str
+    ) -> dict[str, Any]: ...
+
+    def portal_url(self, *, subscription: Subscription, return_url: str) -> str: ...
+
+    def events_since(self, *, created_gte: int, types: list[str]) -> Iterator[dict[str, Any]]: ...
+
+    def subscriptions(self) -> Iterator[dict[str, Any]]: ...
+
+
+def _item(subscription: dict[str, Any]) -> dict[str, Any]:
+    return subscription["items"]["data"][0]
+
+
+class StripeGateway:
+    """Stripe itself: Checkout for the first purchase, subscription updates for changes,
+    the Customer Portal for cards and invoices."""
+
+    local = False
+
+    def checkout_start(
+        self,
+        *,
+        workspace: Workspace,
+        price: Price,
+        seats: int,
+        customer_id: str,
+        customer_email: str,
+        success_url: str,
+        cancel_url: str,
+    ) -> CheckoutStart:
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "client_reference_id": str(workspace.pk),
+            "line_items": [{"price": stripe_price_id(price, local=False), "quantity": seats}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"workspace_id": str(workspace.pk)},
+            "subscription_data": {"metadata": {"workspace_id": str(workspace.pk)}},
+        }
+        if price.plan.trial_days:
+            params["subscription_data"]["trial_period_days"] = price.plan.trial_days
+        if customer_id:
+            params["customer"] = customer_id
+        else:
+            params["customer_email"] = customer_email
+        session = client.checkout_session_create(params)
+        return CheckoutStart(session_id=session["id"], url=session["url"])
+
+    def subscription_retrieve(self, subscription_id: str) -> dict[str, Any]:
+        return client.subscription_retrieve(subscription_id)
+
+    def _items(self, subscription: Subscription, price: Price, seats: int) -> list[dict]:
+        current = _item(client.subscription_retrieve(subscription.stripe_subscription_id))
+        return [
+            {"id": current["id"], "price": stripe_price_id(price, local=False), "quantity": seats}
+        ]
+
+    def subscription_change_preview(
+        self, *, subscription: Subscription, price: Price, seats: int
+    ) -> ChangePreview:
+        preview = client.invoice_preview(
+            {
+                "customer": subscription.stripe_customer_id,
+                "subscription": subscription.stripe_subscription_id,
+                "subscription_details": {
+                    "items": self._items(subscription, price, seats),
+                    "proration_behavior": "always_invoice",
+                },
+            }
+        )
+        next_at = preview.get("next_payment_attempt") or preview.get("period_end")
+        return ChangePreview(
+            amount_due_now_cents=preview["amount_due"],
+            next_amount_cents=price.amount_cents * (seats if price.scheme == "per_seat" else 1),
+            currency=preview["currency"],
+            next_billing_at=datetime.fromtimestamp(next_at, tz=UTC) if next_at else None,
+        )
+
+    def subscription_change(
+        self, *, subscription: Subscription, price: Price, seats: int
+    ) -> dict[str, Any]:
+        return client.subscription_update(
+            subscription.stripe_subscription_id,
+            {
+                "items": self._items(subscription, price, seats),
+                "proration_behavior": "always_invoice",
+            },
+        )
+
+    def subscription_cancel_at_period_end(
+        self, *, subscription: Subscription, cancel: bool, feedback: str, comment: str
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"cancel_at_period_end": cancel}
+        if cancel:
+            params["cancellation_details"] = {"feedback": feedback, "comment": comment}
+        return client.subscription_update(subscription.stripe_subscription_id, params)
+
+    def portal_url(self, *, subscription: Subscription, return_url: str) -> str:
+        return client.portal_session_create(subscription.stripe_customer_id, return_url)["url"]
+
+    def events_since(self, *, created_gte: int, types: list[str]) -> Iterator[dict[str, Any]]:
+        return client.events_list(created_gte=created_gte, types=types)
+
+    def subscriptions(self) -> Iterator[dict[str, Any]]:
+        return client.subscriptions_list()
+
+
+def gateway() -> Gateway:
+    """Stripe when a secret key is configured, else the offline local gateway."""
+    if settings.STRIPE_SECRET_KEY:
+        return StripeGateway()
+    from billing.stripe.local import LocalGateway
+
+    return LocalGateway()
