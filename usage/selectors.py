@@ -87,9 +87,9 @@ class ActiveUsers:
     monthly: int
 
     @property
-    def stickiness(self) -> float | None:
-        """DAU / MAU: the share of the month's users who came back today."""
-        return self.daily / self.monthly if self.monthly else None
+    def stickiness_percent(self) -> int | None:
+        """DAU / MAU as a percentage: the share of the month's people active today."""
+        return round(100 * self.daily / self.monthly) if self.monthly else None
 
 
 def active_users(*, workspace_id: int, now: datetime | None = None) -> ActiveUsers:
