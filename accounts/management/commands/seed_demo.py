@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import demo
+from usage import demo as usage_demo
 
 
 class Command(BaseCommand):
@@ -44,6 +45,7 @@ class Command(BaseCommand):
                 demo.seed_staff()
                 owner, workspace = demo.seed_demo_owner(now=now)
                 workspaces, users = demo.seed_workspaces(rng=rng, now=now)
+                with_usage = usage_demo.seed_usage(rng=rng, now=now, also=[workspace.pk])
                 raw_key = demo.demo_api_key_create(workspace=workspace, owner=owner)
         except demo.DemoSetupError as exc:
             raise CommandError(str(exc)) from exc
@@ -52,6 +54,8 @@ class Command(BaseCommand):
             self._say(f"Created {workspaces} demo workspaces with {users} users.")
         else:
             self._say("Demo workspaces already there: nothing to add.")
+        if with_usage:
+            self._say(f"Added {usage_demo.DAYS} days of usage to {with_usage} workspaces.")
         self._print_log_ins()
         self._print_api_key(workspace_name=workspace.name, raw_key=raw_key)
 
