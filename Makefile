@@ -41,6 +41,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.ingestion
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.webhooks
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

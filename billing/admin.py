@@ -356,3 +356,6 @@ class SubscriptionAdmin(admin.ModelAdmin):
             reason=form.cleaned_data.get("reason", ""),
         )
         obj.refresh_from_db()
+
+
+from billing import admin_stripe  # noqa: E402, F401 - Stripe events, ledger, invoices, settings

@@ -1,10 +1,11 @@
 """Notifications outward: a catalog, override or subscription change drops the cached
 entitlements it affects, now and again once the transaction commits (a reader may have
-rebuilt the cache from the old rows in between)."""
+rebuilt the cache from the old rows in between); a workspace that upgrades through Stripe
+is announced with ``workspace_upgraded``."""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from billing import entitlements
 from billing.models import (
@@ -16,6 +17,14 @@ from billing.models import (
     Subscription,
     WorkspaceOverride,
 )
+
+# Sent once the transaction commits when a workspace starts paying for a higher tier than
+# it paid for before (free or trial → paid, or a paid plan → a higher ``tier_rank``), once
+# per upgrade: a duplicate or replayed Stripe event does not send it again; seat changes do
+# not send it. Arguments: ``workspace_id`` (int), ``plan_code`` (str), ``mrr_delta_cents``
+# (int, the MRR change the upgrade brought), ``stripe_event_id`` (the Stripe event id, or
+# None when reconciliation found the upgrade). The pql app closes the open lead as won.
+workspace_upgraded = Signal()
 
 
 def _now_and_on_commit(callback) -> None:

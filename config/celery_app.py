@@ -7,13 +7,27 @@ default (no REDIS_URL) tasks run eagerly in-process and no worker is needed.
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("handoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The offline billing gateway's webhook delivery lives beside billing's own tasks.
+app.autodiscover_tasks(related_name="tasks_local")
 
 # The one place periodic jobs are declared. Each entry names a task and when it runs.
 # Later apps add their jobs here (PQL scoring, SLA timers, Stripe reconciliation).
-app.conf.beat_schedule: dict[str, dict] = {}
+app.conf.beat_schedule: dict[str, dict] = {
+    # Re-sync paid subscriptions from Stripe, repair drift, recover undelivered webhooks.
+    "billing-stripe-reconcile": {
+        "task": "billing.tasks.stripe_reconcile",
+        "schedule": crontab(hour=3, minute=17),
+    },
+    # Queue again the webhook events whose queue message was lost (Redis restarted).
+    "billing-stripe-events-requeue": {
+        "task": "billing.tasks.stripe_events_requeue",
+        "schedule": 300.0,
+    },
+}

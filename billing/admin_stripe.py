@@ -1,0 +1,176 @@
+"""Django admin for what Stripe sends and what it leaves behind: the webhook events (with a
+replay of the failed ones), the revenue ledger and the invoices (read-only: the ledger is
+append-only and both are written only by the webhook handlers), and the billing settings
+billing admins edit.
+
+Imported at the bottom of ``billing.admin``.
+"""
+
+import json
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billing.models import BillingSettings, Invoice, RevenueMovement, StripeEvent
+from billing.stripe.webhooks import stripe_event_enqueue
+from billing.templatetags.money import money
+
+ERROR_SHOWN = 120
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable by whoever has the view permission; never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    """Every webhook received. Read-only, except the "Replay" action (change permission):
+    failed events go back to pending and are queued again."""
+
+    list_display = ["stripe_id", "type", "status", "created", "attempts", "short_error"]
+    list_filter = ["status", "type"]
+    search_fields = ["stripe_id", "type"]
+    date_hierarchy = "created"
+    ordering = ["-created", "-id"]
+    actions = ["replay"]
+    fields = [
+        "stripe_id",
+        "type",
+        "status",
+        "created",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "error",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        # The change permission only lets someone replay from the list; an event itself
+        # is never edited.
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="error or reason skipped")
+    def short_error(self, obj: StripeEvent) -> str:
+        if len(obj.error) <= ERROR_SHOWN:
+            return obj.error
+        return obj.error[: ERROR_SHOWN - 1] + "…"
+
+    @admin.display(description="payload")
+    def payload_pretty(self, obj: StripeEvent) -> str:
+        return format_html(
+            "<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(obj.payload, indent=2)
+        )
+
+    @admin.action(description="Replay the selected failed events", permissions=["change"])
+    def replay(self, request: HttpRequest, queryset) -> None:
+        ids = list(queryset.filter(status=StripeEvent.Status.FAILED).values_list("pk", flat=True))
+        with transaction.atomic():
+            replayed = list(
+                StripeEvent.objects.select_for_update()
+                .filter(pk__in=ids, status=StripeEvent.Status.FAILED)
+                .order_by("created", "id")
+            )
+            StripeEvent.objects.filter(pk__in=[event.pk for event in replayed]).update(
+                status=StripeEvent.Status.PENDING
+            )
+            for event in replayed:
+                self.log_change(request, event, "Replayed: back to pending and queued again.")
+                transaction.on_commit(lambda pk=event.pk: stripe_event_enqueue(pk), robust=True)
+        left = queryset.count() - len(replayed)
+        if replayed:
+            self.message_user(
+                request, f"{len(replayed)} failed event(s) queued again.", messages.SUCCESS
+            )
+        if left:
+            self.message_user(
+                request,
+                f"{left} event(s) were not failed and are left as they are.",
+                messages.WARNING,
+            )
+
+
+@admin.register(RevenueMovement)
+class RevenueMovementAdmin(ReadOnlyAdmin):
+    """The append-only MRR ledger: one row per change of a workspace's MRR."""
+
+    list_display = [
+        "occurred_at",
+        "workspace",
+        "kind",
+        "delta",
+        "after",
+        "plan_code",
+        "stripe_event",
+    ]
+    list_filter = ["kind", "currency", "plan_code"]
+    list_select_related = ["workspace", "stripe_event"]
+    search_fields = ["workspace__name", "workspace__slug", "stripe_event__stripe_id"]
+    date_hierarchy = "occurred_at"
+
+    @admin.display(description="MRR change", ordering="mrr_delta_cents")
+    def delta(self, obj: RevenueMovement) -> str:
+        sign = "+" if obj.mrr_delta_cents > 0 else ""
+        return sign + money(obj.mrr_delta_cents, obj.currency)
+
+    @admin.display(description="MRR after", ordering="mrr_after_cents")
+    def after(self, obj: RevenueMovement) -> str:
+        return money(obj.mrr_after_cents, obj.currency)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Invoices mirrored from Stripe."""
+
+    list_display = ["__str__", "workspace", "status", "amount_due", "amount_paid", "created"]
+    list_filter = ["status", "currency"]
+    list_select_related = ["workspace"]
+    search_fields = ["stripe_id", "number", "workspace__name", "workspace__slug"]
+    date_hierarchy = "created"
+
+    @admin.display(description="amount due", ordering="amount_due_cents")
+    def amount_due(self, obj: Invoice) -> str:
+        return money(obj.amount_due_cents, obj.currency)
+
+    @admin.display(description="amount paid", ordering="amount_paid_cents")
+    def amount_paid(self, obj: Invoice) -> str:
+        return money(obj.amount_paid_cents, obj.currency)
+
+
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(admin.ModelAdmin):
+    """The one row of billing settings; the list goes straight to it."""
+
+    fields = ["grace_period_days", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        settings_row = BillingSettings.load()
+        return HttpResponseRedirect(
+            reverse("admin:billing_billingsettings_change", args=[settings_row.pk])
+        )

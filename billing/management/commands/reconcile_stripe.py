@@ -1,0 +1,22 @@
+"""``manage.py reconcile_stripe``: recover undelivered Stripe events and repair drift."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from billing.reconcile import stripe_reconcile
+from billing.stripe.client import StripeUnavailable
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare every paid subscription with Stripe, apply Stripe's state where they "
+        "differ (the MRR difference goes to the revenue ledger), and store and process the "
+        "events of the last three days that never arrived. Prints one line per change."
+    )
+
+    def handle(self, *args, **options) -> None:
+        try:
+            changes = stripe_reconcile(report=self.stdout.write)
+        except StripeUnavailable as exc:
+            raise CommandError(f"Stripe cannot be reached; run it again later ({exc}).") from exc
+        if not changes:
+            self.stdout.write("nothing to repair")
