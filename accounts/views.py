@@ -32,6 +32,7 @@ from accounts.forms import (
     SignUpForm,
 )
 from accounts.models import Membership, OnboardingStep, User, Workspace
+from billing import services as billing_services
 from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, check, feature_enforce
 from usage.selectors import activation_rule
 
@@ -139,6 +140,14 @@ def _members_page(
     seats = check(workspace, "seats", 1)  # members + pending invitations, against the limit
     if paywall is None and membership.can_manage:
         paywall = _paywall_at_limit(workspace, seats)
+    # Seats follow the team: on a per-seat paid plan, offer one more seat.
+    seat_offer = None
+    if (
+        membership.can_manage
+        and isinstance(paywall, LimitExceeded)
+        and paywall.check.metric == "seats"
+    ):
+        seat_offer = billing_services.subscription_seat_offer(workspace=workspace)
     context = {
         "membership": membership,
         "workspace": workspace,
@@ -148,6 +157,7 @@ def _members_page(
         "roles": RoleForm.base_fields["role"].choices,
         "seats": seats,
         "paywall": paywall,
+        "seat_offer": seat_offer,
     }
     return render(request, "accounts/members.html", context, status=status)
 

@@ -17,7 +17,7 @@ while the cache was down.
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db.models import Prefetch, Q
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.cache import TwoLevelCache, shared_call
 from billing.models import (
+    BillingSettings,
     Plan,
     PlanFeature,
     PlanLimit,
@@ -147,6 +148,11 @@ class Entitlements:
     features: Mapping[str, bool]
     overrides: tuple[OverrideView, ...] = ()
     valid_until: datetime | None = field(default=None, compare=False)
+    # A past-due subscription keeps its paid plan's limits until ``grace_until``; from then
+    # on ``plan`` is the default free plan (``grace_expired``) until the payment succeeds.
+    past_due_since: datetime | None = None
+    grace_until: datetime | None = None
+    grace_expired: bool = False
 
     def limit(self, metric: str) -> LimitSpec | None:
         return self.limits.get(metric)
@@ -201,12 +207,28 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         status = subscription.status
     else:  # not expected: every workspace gets a subscription row at creation
         plan, status = None, Subscription.Status.ACTIVE
+    free_plan = next(p for p in catalog.plans if p.is_default_free)
     if plan is None:
-        plan = next(p for p in catalog.plans if p.is_default_free)
+        plan = free_plan
+
+    # Failed payment: the paid plan's limits for the grace period, then the free plan's.
+    past_due_since = grace_until = None
+    grace_expired = False
+    if status == Subscription.Status.PAST_DUE and subscription.past_due_since is not None:
+        past_due_since = subscription.past_due_since
+        grace_until = past_due_since + timedelta(days=BillingSettings.load().grace_period_days)
+        grace_expired = now >= grace_until
+        if grace_expired:
+            plan = free_plan
 
     limits = dict(plan.limits)
     seats_paid = None
-    if subscription is not None and subscription.price and subscription.price.scheme == "per_seat":
+    if (
+        not grace_expired
+        and subscription is not None
+        and subscription.price
+        and subscription.price.scheme == "per_seat"
+    ):
         seats_paid = subscription.seats
         plan_seats = limits.get("seats")
         enforcement = plan_seats.enforcement if plan_seats else "hard"
@@ -235,6 +257,8 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         else:
             features[o.feature] = o.enabled
     expiries = [o.expires_at for o in overrides if o.expires_at]
+    if grace_until is not None and not grace_expired:
+        expiries.append(grace_until)  # the cached answer flips when the grace period ends
     return Entitlements(
         workspace_id=workspace_id,
         catalog_version=catalog.version,
@@ -245,6 +269,9 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         features=features,
         overrides=overrides,
         valid_until=min(expiries) if expiries else None,
+        past_due_since=past_due_since,
+        grace_until=grace_until,
+        grace_expired=grace_expired,
     )
 
 

@@ -479,3 +479,26 @@ class BillingSettings(models.Model):
     @classmethod
     def load(cls) -> "BillingSettings":
         return cls.objects.get_or_create(pk=1)[0]
+
+
+class LocalStripeObject(models.Model):
+    """Stripe's side of the offline local gateway (``billing.stripe.local``): customers,
+    checkout sessions, subscriptions, invoices and events in exactly Stripe's JSON shapes,
+    as Stripe would hold them. Never part of the mirror: the mirror learns about these
+    objects only from the signed webhooks the local gateway posts."""
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    object = models.CharField(max_length=50, help_text="Stripe's object type: “subscription” …")
+    data = models.JSONField(help_text="The object as Stripe's API would return it.")
+    # What Stripe keeps about an object but leaves out of its JSON: a checkout session's line
+    # items, a customer's test card and simulated clock.
+    private = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["object", "created"])]
+        verbose_name = "local Stripe object"
+
+    def __str__(self) -> str:
+        return self.stripe_id

@@ -1,18 +1,39 @@
-"""Every write to billing: plan assignment, overrides, and the audit of catalog edits.
+"""Every write to billing: plan assignment, overrides, the audit of catalog edits, and the
+self-serve flows (checkout, seat and plan changes, cancel and resume, the billing portal).
 
 Each change that alters what a workspace may do drops its cached entitlements (through the
 model signals in ``billing.signals``) and is written to the audit log.
+
+The self-serve flows ask the gateway (``billing.stripe.gateway.gateway()``: Stripe, or the
+offline local gateway) to change the subscription and never write the mirror themselves:
+Stripe owns subscription state, and the webhook handlers mirror what it sends. They call
+the gateway outside any transaction, so no row lock is held while Stripe answers.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.errors import ApplicationError
-from accounts.models import AuditEvent, User, Workspace
-from billing.models import Enforcement, Feature, Plan, Subscription, WorkspaceOverride
+from accounts import selectors as accounts_selectors
+from accounts.errors import ApplicationError, Conflict, PermissionDenied
+from accounts.models import AuditEvent, Membership, User, Workspace
+from billing.entitlements import LimitSpec, PlanView, catalog, workspace_entitlements
+from billing.models import (
+    Cancellation,
+    Enforcement,
+    Feature,
+    Plan,
+    Price,
+    Subscription,
+    WorkspaceOverride,
+)
+from billing.stripe.gateway import ChangePreview, gateway
+from usage.limits import usage_current
 from usage.models import Metric
 
 
@@ -206,3 +227,451 @@ def _changed(before: dict, after: dict, *, descend: bool = True) -> tuple[dict, 
         if key in after:
             new[key] = now
     return old, new
+
+
+# Self-serve flows -------------------------------------------------------------------------
+
+# Audit actions of the self-serve flows. Their values are final; ``AuditEvent.Action`` in
+# accounts gets matching members (the audit log shows the value until then).
+
+MAX_SEATS = 10_000
+COMMENT_MAX_LENGTH = 2_000
+
+
+def _manager_require(*, workspace: Workspace, actor: User) -> None:
+    if not Membership.objects.filter(
+        workspace=workspace, user=actor, role__in=["owner", "admin"]
+    ).exists():
+        raise PermissionDenied("Only the workspace's owners and admins can change its billing.")
+
+
+def _seats_check(seats: object) -> int:
+    if isinstance(seats, bool) or not isinstance(seats, int):
+        raise ApplicationError("Seats must be a whole number.", field="seats")
+    if seats < 1:
+        raise ApplicationError("Choose at least 1 seat.", field="seats")
+    if seats > MAX_SEATS:
+        raise ApplicationError(
+            f"Self-serve billing goes up to {MAX_SEATS:,} seats: contact sales for more.",
+            field="seats",
+        )
+    return seats
+
+
+def _price_check(*, price: Price, currency: str, current: Price | None = None) -> PlanView:
+    """A price the workspace may buy: active, of an offered self-serve paid plan, in the
+    workspace's currency. The price it already pays may stay, even if no longer offered
+    (grandfathered: a seat change keeps it)."""
+    plan = catalog().plan(price.plan_id)
+    if plan is None:  # the catalog was edited a moment ago
+        raise ApplicationError("This plan is not in the catalog.", field="price")
+    if current is None or price.pk != current.pk:
+        if plan.is_default_free:
+            raise ApplicationError(
+                f"{plan.name} is free: there is nothing to buy. To go back to it, cancel the "
+                "subscription.",
+                field="price",
+            )
+        if plan.is_archived:
+            raise ApplicationError(f"The {plan.name} plan is no longer offered.", field="price")
+        if not plan.is_public:
+            raise ApplicationError(
+                f"{plan.name} is sold by our sales team, not self-serve: contact sales.",
+                field="price",
+            )
+        if not price.is_active:
+            raise ApplicationError(
+                f"This {price.get_interval_display().lower()} price of {plan.name} is no "
+                "longer offered: choose a current price.",
+                field="price",
+            )
+    if price.currency != currency:
+        raise ApplicationError(
+            f"This workspace pays in {currency.upper()}; that price is in "
+            f"{price.currency.upper()}.",
+            field="price",
+        )
+    return plan
+
+
+def _quantity(price: Price, seats: int) -> int:
+    return seats if price.scheme == Price.Scheme.PER_SEAT else 1
+
+
+def _seats_used_text(workspace: Workspace) -> tuple[int, str]:
+    members = accounts_selectors.workspace_member_count(workspace_id=workspace.pk)
+    used = accounts_selectors.workspace_seats_used(workspace_id=workspace.pk)
+    pending = used - members
+    detail = f"{members} member{'s' if members != 1 else ''}"
+    if pending:
+        detail += f" and {pending} pending invitation{'s' if pending != 1 else ''}"
+    return used, detail
+
+
+@dataclass(frozen=True)
+class UsageConflict:
+    """A limit a change would tighten below what the workspace uses now."""
+
+    metric: str
+    name: str
+    unit: str
+    used: int
+    limit: int
+    how: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}: {self.limit:,} allowed, {self.used:,} used — {self.how}"
+
+
+def _how_to_fit(metric: str, used: int, limit: int, unit: str, seats_detail: str) -> str:
+    excess = used - limit
+    if metric == "seats":
+        return (
+            f"{seats_detail} hold {used} seats: remove {excess} member"
+            f"{'s' if excess != 1 else ''} or revoke invitations first"
+        )
+    if metric == "projects":
+        return f"delete {excess} project{'s' if excess != 1 else ''} first"
+    definition = Metric.objects.filter(key=metric).first()
+    if definition is not None and definition.reset_period == Metric.Reset.MONTHLY:
+        return "wait until the usage resets next month, or choose a larger plan"
+    return f"bring it down by {excess:,} {unit} first"
+
+
+def subscription_fit_check(*, workspace: Workspace, price: Price, seats: int) -> None:
+    """Refuse a change to ``price`` and ``seats`` when it tightens a hard limit below what
+    the workspace uses now (a downgrade, fewer seats), naming what must change first.
+    Limits the change does not tighten are not checked: what is over them now stays over
+    whichever plan it is on."""
+    current = workspace_entitlements(workspace_id=workspace.pk)
+    target_plan = catalog().plan(price.plan_id)
+    if target_plan is None:
+        raise ApplicationError("This plan is not in the catalog.", field="price")
+    target = dict(target_plan.limits)
+    if price.scheme == Price.Scheme.PER_SEAT:  # as entitlements count seats paid
+        plan_seats = target.get("seats")
+        if plan_seats is None or plan_seats.limit is None or seats < plan_seats.limit:
+            enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
+            target["seats"] = LimitSpec("seats", seats, enforcement, source="seats paid")
+    for override in current.overrides:  # overrides stay whatever the plan
+        if override.metric:
+            target[override.metric] = current.limits[override.metric]
+    seats_used, seats_detail = _seats_used_text(workspace)
+    conflicts = []
+    for metric, spec in sorted(target.items()):
+        if spec.limit is None or spec.enforcement != Enforcement.HARD:
+            continue
+        now_spec = current.limits.get(metric)
+        if now_spec is not None and now_spec.limit is not None and spec.limit >= now_spec.limit:
+            continue  # not tightened
+        used = (
+            seats_used
+            if metric == "seats"
+            else usage_current(workspace_id=workspace.pk, metric=metric, fresh=True)
+        )
+        if used > spec.limit:
+            definition = Metric.objects.filter(key=metric).first()
+            name = definition.name if definition else metric.replace("_", " ").capitalize()
+            unit = definition.unit if definition else ""
+            conflicts.append(
+                UsageConflict(
+                    metric=metric,
+                    name=name,
+                    unit=unit,
+                    used=used,
+                    limit=spec.limit,
+                    how=_how_to_fit(metric, used, spec.limit, unit, seats_detail),
+                )
+            )
+    if conflicts:
+        field = "seats" if all(c.metric == "seats" for c in conflicts) else "price"
+        raise Conflict(
+            f"{target_plan.name} with {seats} seat{'s' if seats != 1 else ''} cannot hold what "
+            "this workspace uses now. "
+            + "; ".join(c.text for c in conflicts)
+            + ". Nothing was changed.",
+            field=field,
+        )
+
+
+def _site(site_url: str | None) -> str:
+    return (site_url or settings.HANDOFF_SITE_URL).rstrip("/")
+
+
+def checkout_start(
+    *,
+    workspace: Workspace,
+    price: Price,
+    seats: int,
+    actor: User,
+    site_url: str | None = None,
+) -> str:
+    """Start the purchase of ``price`` for ``seats`` seats by a workspace on the free plan:
+    the URL to send the buyer to (Stripe Checkout, or the local checkout page). The buyer
+    comes back to the billing page's "processing" step (``site_url``, by default
+    ``HANDOFF_SITE_URL``); the webhooks then put the workspace on the plan. Owners and
+    admins only; at least as many seats as members and pending invitations."""
+    _manager_require(workspace=workspace, actor=actor)
+    seats = _seats_check(seats)
+    subscription = Subscription.objects.select_related("price").get(workspace=workspace)
+    if subscription.is_paid:
+        raise Conflict(
+            "This workspace already has a subscription: change its plan or seats instead.",
+        )
+    plan = _price_check(price=price, currency=subscription.currency)
+    quantity = _quantity(price, seats)
+    if price.scheme == Price.Scheme.PER_SEAT:
+        used, detail = _seats_used_text(workspace)
+        if seats < used:
+            raise ApplicationError(
+                f"This workspace holds {used} seats ({detail}): buy at least {used}.",
+                field="seats",
+            )
+        plan_seats = plan.limits.get("seats")
+        if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
+            raise ApplicationError(
+                f"{plan.name} goes up to {plan_seats.limit} seats: choose a larger plan.",
+                field="seats",
+            )
+    subscription_fit_check(workspace=workspace, price=price, seats=quantity)
+    site = _site(site_url)
+    slug = workspace.slug
+    success_url = (
+        site
+        + reverse("workspace_billing_return", kwargs={"workspace_slug": slug})
+        + "?session_id={CHECKOUT_SESSION_ID}"
+    )
+    cancel_url = (
+        site + reverse("workspace_billing", kwargs={"workspace_slug": slug}) + "?checkout=canceled"
+    )
+    started = gateway().checkout_start(
+        workspace=workspace,
+        price=price,
+        seats=quantity,
+        customer_id=subscription.stripe_customer_id,
+        customer_email=actor.email,
+        success_url=success_url,
+        cancel_url=cancel_url,
+    )
+    return started.url
+
+
+def _live_subscription(workspace: Workspace) -> Subscription:
+    subscription = Subscription.objects.select_related("price", "plan").get(workspace=workspace)
+    if not subscription.is_paid or subscription.price is None:
+        raise Conflict("This workspace has no paid subscription: choose a plan first.")
+    return subscription
+
+
+def _change_check(*, workspace: Workspace, price: Price, seats: int) -> Subscription:
+    seats = _seats_check(seats)
+    subscription = _live_subscription(workspace)
+    plan = _price_check(price=price, currency=subscription.currency, current=subscription.price)
+    quantity = _quantity(price, seats)
+    if subscription.price_id == price.pk and subscription.seats == quantity:
+        raise ApplicationError(
+            "That is the current plan, interval and number of seats: nothing to change.",
+            field="seats",
+        )
+    if subscription.status == Subscription.Status.PAST_DUE:
+        raise Conflict(
+            "The last payment failed: update the card in the billing portal first, then change "
+            "the subscription."
+        )
+    if price.scheme == Price.Scheme.PER_SEAT:
+        plan_seats = plan.limits.get("seats")
+        if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
+            raise ApplicationError(
+                f"{plan.name} goes up to {plan_seats.limit} seats: choose a larger plan.",
+                field="seats",
+            )
+    subscription_fit_check(workspace=workspace, price=price, seats=quantity)
+    return subscription
+
+
+def subscription_change_preview(*, workspace: Workspace, price: Price, seats: int) -> ChangePreview:
+    """What changing to ``price`` with ``seats`` seats costs: the prorated amount due now
+    and the new amount per period. Refused, like the change itself, when it is not allowed
+    (see ``subscription_change``)."""
+    subscription = _change_check(workspace=workspace, price=price, seats=seats)
+    return gateway().subscription_change_preview(
+        subscription=subscription, price=price, seats=_quantity(price, seats)
+    )
+
+
+def _terms(price: Price | None, seats: int) -> dict:
+    if price is None:
+        return {"seats": seats}
+    return {
+        "plan": price.plan.code,
+        "interval": price.interval,
+        "price_cents": price.amount_cents,
+        "currency": price.currency,
+        "seats": seats,
+    }
+
+
+def subscription_change(*, workspace: Workspace, price: Price, seats: int, actor: User) -> dict:
+    """Change the subscription to ``price`` with ``seats`` seats: more or fewer seats, a
+    higher or lower plan, monthly ↔ yearly. Prorated and invoiced at once; the webhooks
+    bring the new state to the mirror. Owners and admins only. Refused, naming the problem,
+    for a price not on offer or in another currency, fewer seats than members and pending
+    invitations, a plan whose limits the workspace's usage exceeds, or a past-due
+    subscription. Returns Stripe's subscription object."""
+    _manager_require(workspace=workspace, actor=actor)
+    subscription = _change_check(workspace=workspace, price=price, seats=seats)
+    before = _terms(subscription.price, subscription.seats)
+    updated = gateway().subscription_change(
+        subscription=subscription, price=price, seats=_quantity(price, seats)
+    )
+    _audit(
+        action=AuditEvent.Action.SUBSCRIPTION_CHANGED,
+        actor=actor,
+        subject=workspace.slug,
+        workspace=workspace,
+        before=before,
+        after=_terms(price, _quantity(price, seats)),
+    )
+    return updated
+
+
+def subscription_canceling(subscription: Subscription) -> bool:
+    """Whether the subscription ends at the end of its period: the mirror's word, unless a
+    cancel or resume was requested here after the newest state the mirror holds (its
+    webhook is on its way)."""
+    latest = subscription.cancellations.order_by("-requested_at", "-id").first()
+    if latest is not None:
+        requested = max(latest.requested_at, latest.resumed_at or latest.requested_at)
+        if subscription.stripe_watermark is None or requested > subscription.stripe_watermark:
+            return latest.resumed_at is None
+    return subscription.cancel_at_period_end
+
+
+def subscription_cancel(
+    *, workspace: Workspace, reason: str, comment: str, actor: User
+) -> Cancellation:
+    """Cancel at the end of the paid period, with the reason (``Cancellation.Reason``) and
+    an optional comment, kept for churn analysis. The workspace keeps its plan until the
+    period ends, then goes back to the free plan. Owners and admins only."""
+    _manager_require(workspace=workspace, actor=actor)
+    if reason not in Cancellation.Reason.values:
+        raise ApplicationError("Choose a reason for cancelling.", field="reason")
+    comment = (comment or "").strip()
+    if len(comment) > COMMENT_MAX_LENGTH:
+        raise ApplicationError(
+            f"Keep the comment under {COMMENT_MAX_LENGTH:,} characters.", field="comment"
+        )
+    subscription = _live_subscription(workspace)
+    if subscription_canceling(subscription):
+        raise Conflict("The subscription is already set to end at the end of the period.")
+    gateway().subscription_cancel_at_period_end(
+        subscription=subscription, cancel=True, feedback=reason, comment=comment
+    )
+    with transaction.atomic():
+        cancellation = Cancellation.objects.create(
+            workspace=workspace,
+            subscription=subscription,
+            reason=reason,
+            comment=comment,
+            requested_by=actor,
+        )
+        _audit(
+            action=AuditEvent.Action.SUBSCRIPTION_CANCEL_REQUESTED,
+            actor=actor,
+            subject=workspace.slug,
+            workspace=workspace,
+            after={
+                "plan": subscription.plan.code,
+                "reason": reason,
+                "comment": comment,
+                "ends_at": (
+                    subscription.current_period_end.isoformat()
+                    if subscription.current_period_end
+                    else None
+                ),
+            },
+        )
+    return cancellation
+
+
+def subscription_resume(
+    *, workspace: Workspace, actor: User, now: datetime | None = None
+) -> Subscription:
+    """Keep a subscription set to end at period end, before the period ends. Owners and
+    admins only."""
+    _manager_require(workspace=workspace, actor=actor)
+    now = now or timezone.now()
+    subscription = _live_subscription(workspace)
+    if not subscription_canceling(subscription):
+        raise Conflict("The subscription is not set to end: there is nothing to resume.")
+    if subscription.current_period_end is not None and subscription.current_period_end <= now:
+        raise Conflict("The period has ended: choose a plan to subscribe again.")
+    gateway().subscription_cancel_at_period_end(
+        subscription=subscription, cancel=False, feedback="", comment=""
+    )
+    with transaction.atomic():
+        Cancellation.objects.filter(subscription=subscription, resumed_at__isnull=True).update(
+            resumed_at=now
+        )
+        _audit(
+            action=AuditEvent.Action.SUBSCRIPTION_RESUMED,
+            actor=actor,
+            subject=workspace.slug,
+            workspace=workspace,
+            after={"plan": subscription.plan.code},
+        )
+    return subscription
+
+
+def billing_portal_url(*, workspace: Workspace, return_url: str) -> str:
+    """Where the workspace's billing contact updates the card and sees invoices: Stripe's
+    Customer Portal, or the local portal page. ``return_url``: where its back link goes."""
+    subscription = Subscription.objects.get(workspace=workspace)
+    if not subscription.stripe_customer_id:
+        raise Conflict("This workspace has no billing account yet: choose a plan first.")
+    return gateway().portal_url(subscription=subscription, return_url=return_url)
+
+
+# Reads for the billing pages --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatOffer:
+    """ "Add a seat for $12/month": the seat-change preview with one seat more, offered where
+    an invitation hits the seat limit of a per-seat paid plan."""
+
+    price_id: int
+    seats: int
+    amount_cents: int
+    currency: str
+    interval: str
+    preview_url: str
+
+
+def subscription_seat_offer(*, workspace: Workspace) -> SeatOffer | None:
+    """The one-seat-more offer, when the workspace pays per seat on a live subscription and
+    its plan allows another seat; else None."""
+    subscription = Subscription.objects.select_related("price", "plan").get(workspace=workspace)
+    price = subscription.price
+    if (
+        not subscription.is_paid
+        or price is None
+        or price.scheme != Price.Scheme.PER_SEAT
+        or subscription.status == Subscription.Status.PAST_DUE
+    ):
+        return None
+    plan = catalog().plan(subscription.plan_id)
+    plan_seats = plan.limits.get("seats") if plan else None
+    seats = subscription.seats + 1
+    if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
+        return None
+    url = reverse("workspace_billing_change", kwargs={"workspace_slug": workspace.slug})
+    return SeatOffer(
+        price_id=price.pk,
+        seats=seats,
+        amount_cents=price.amount_cents,
+        currency=price.currency,
+        interval=price.interval,
+        preview_url=f"{url}?price={price.pk}&seats={seats}",
+    )

@@ -1,23 +1,35 @@
-"""Pages of billing: the public pricing page and a workspace's own plan page.
+"""Pages of billing: the public pricing page, a workspace's plan page, its billing page
+with the self-serve flows, and the local gateway's stand-ins for Stripe's hosted pages.
 
-Both read the plan catalog and a workspace's entitlements through ``billing.entitlements``
+They read the plan catalog and a workspace's entitlements through ``billing.entitlements``
 (cached) and usage through ``usage.limits``; a workspace's page starts from the tenancy
 selector (``accounts.views.workspace_view``), so another workspace's plan is a 404.
-Amounts stay integer cents here; templates format them with the ``money`` filter.
+Changes go through ``billing.services``; a refused change re-renders the page with the
+reason and the status the error carries. Amounts stay integer cents here; templates format
+them with the ``money`` filter.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors as accounts_selectors
+from accounts.errors import ApplicationError
 from accounts.models import Membership
 from accounts.views import workspace_view
+from billing import services
 from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
-from billing.models import Feature, Subscription
+from billing.forms_billing import CancelForm, CardForm, SubscriptionChoiceForm
+from billing.models import Feature, Invoice, Price, Subscription
+from billing.stripe.gateway import gateway
 from usage.limits import usage_current
 from usage.models import Metric
 from usage.selectors import metric_definitions
@@ -329,3 +341,508 @@ def workspace_plan(request: HttpRequest, membership: Membership) -> HttpResponse
         "sales_email": sales_email(),
     }
     return render(request, "billing/workspace_plan.html", context)
+
+
+# A workspace's billing page ---------------------------------------------------------------
+
+INVOICES_SHOWN = 24
+RETURN_POLLS = 60  # about a minute of "processing…" before the page says it is late
+
+
+@dataclass(frozen=True)
+class PriceOption:
+    """One plan and interval the workspace can buy, for the plan selects."""
+
+    id: int
+    plan: PlanView
+    interval: str
+    amount_cents: int
+    currency: str
+    per_seat: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.plan.name} · {'monthly' if self.interval == 'month' else 'yearly'}"
+
+
+def _price_options(currency: str) -> list[PriceOption]:
+    """Offered self-serve paid plans' active prices in the workspace's currency."""
+    return [
+        PriceOption(
+            id=price.id,
+            plan=plan,
+            interval=price.interval,
+            amount_cents=price.amount_cents,
+            currency=price.currency,
+            per_seat=price.scheme == Price.Scheme.PER_SEAT,
+        )
+        for plan in catalog().offered
+        if plan.is_public and not plan.is_default_free
+        for price in sorted(plan.prices, key=lambda p: p.interval != "month")
+        if price.currency == currency
+    ]
+
+
+@dataclass(frozen=True)
+class BillingState:
+    """The billing page's view of the mirror."""
+
+    subscription: Subscription
+    is_paid: bool
+    canceling: bool
+    seats_used: int
+    recurring_cents: int | None
+
+    @property
+    def status_label(self) -> str:
+        return Subscription.Status(self.subscription.status).label
+
+
+def _billing_state(workspace) -> BillingState:
+    subscription = Subscription.objects.select_related("plan", "price").get(workspace=workspace)
+    price = subscription.price
+    recurring = None
+    if subscription.is_paid and price is not None:
+        per_seat = price.scheme == Price.Scheme.PER_SEAT
+        recurring = price.amount_cents * (subscription.seats if per_seat else 1)
+    return BillingState(
+        subscription=subscription,
+        is_paid=subscription.is_paid,
+        canceling=subscription.is_paid and services.subscription_canceling(subscription),
+        seats_used=accounts_selectors.workspace_seats_used(workspace_id=workspace.pk),
+        recurring_cents=recurring,
+    )
+
+
+def _initial_choice(request: HttpRequest, state: BillingState, options: list[PriceOption]):
+    """The plan select's initial price: ``?plan=&interval=`` from the pricing page, else
+    the current price, else the first offered."""
+    wanted_plan, wanted_interval = request.GET.get("plan"), request.GET.get("interval", "month")
+    for option in options:
+        if option.plan.code == wanted_plan and option.interval == wanted_interval:
+            return option.id
+    if state.subscription.price_id:
+        return state.subscription.price_id
+    return options[0].id if options else None
+
+
+def _billing_page(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    choice_form: SubscriptionChoiceForm | None = None,
+    cancel_form: CancelForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    workspace = membership.workspace
+    state = _billing_state(workspace)
+    options = _price_options(state.subscription.currency)
+    if choice_form is None:
+        seats = state.subscription.seats if state.is_paid else max(state.seats_used, 1)
+        choice_form = SubscriptionChoiceForm(
+            initial={"price": _initial_choice(request, state, options), "seats": seats}
+        )
+    switch = None  # the same plan on the other interval, for "switch to yearly/monthly"
+    if state.is_paid and state.subscription.price is not None:
+        current = state.subscription.price
+        switch = next(
+            (o for o in options if o.plan.id == current.plan_id and o.interval != current.interval),
+            None,
+        )
+    context = {
+        "membership": membership,
+        "workspace": workspace,
+        "state": state,
+        "subscription": state.subscription,
+        "switch": switch,
+        "entitlements": workspace_entitlements(workspace_id=workspace.pk),
+        "options": options,
+        "choice_form": choice_form,
+        "cancel_form": cancel_form or CancelForm(),
+        "invoices": Invoice.objects.filter(workspace=workspace)[:INVOICES_SHOWN],
+        "error": error,
+        "checkout_canceled": request.GET.get("checkout") == "canceled",
+        "local_gateway": gateway().local,
+        "now": timezone.now(),
+        "sales_email": sales_email(),
+    }
+    return render(request, "billing/billing.html", context, status=status)
+
+
+def _forbidden(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return _billing_page(
+        request,
+        membership,
+        error="Only the workspace's owners and admins can change its billing.",
+        status=403,
+    )
+
+
+def _site_url(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+@require_GET
+@workspace_view
+def workspace_billing(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The workspace's plan, seats, price, renewal and status; the upgrade from free, the
+    plan and seat changes with their preview, cancel and resume, invoices and the billing
+    portal. Members see it read-only."""
+    return _billing_page(request, membership)
+
+
+@require_POST
+@workspace_view
+def workspace_billing_checkout(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Upgrade from free: the chosen plan, interval and seats → Stripe Checkout (or the
+    local checkout page)."""
+    if not membership.can_manage:
+        return _forbidden(request, membership)
+    form = SubscriptionChoiceForm(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, membership, choice_form=form, status=400)
+    try:
+        url = services.checkout_start(
+            workspace=membership.workspace,
+            price=form.cleaned_data["price"],
+            seats=form.cleaned_data["seats"],
+            actor=request.user,
+            site_url=_site_url(request),
+        )
+    except ApplicationError as exc:
+        _field_error(form, exc)
+        return _billing_page(request, membership, choice_form=form, status=exc.status)
+    return _redirect_out(request, url)
+
+
+def _field_error(form, exc: ApplicationError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+def _redirect_out(request: HttpRequest, url: str) -> HttpResponse:
+    """A redirect that also leaves a boosted (htmx) request for another site."""
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def workspace_billing_change(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """GET: the preview of a change (``?price=&seats=``): what is due now, prorated, and the
+    new amount per period, with a confirm button. POST: apply it."""
+    if not membership.can_manage:
+        return _forbidden(request, membership)
+    workspace = membership.workspace
+    form = SubscriptionChoiceForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        return _billing_page(request, membership, choice_form=form, status=400)
+    price, seats = form.cleaned_data["price"], form.cleaned_data["seats"]
+    try:
+        if request.method == "GET":
+            preview = services.subscription_change_preview(
+                workspace=workspace, price=price, seats=seats
+            )
+        else:
+            services.subscription_change(
+                workspace=workspace, price=price, seats=seats, actor=request.user
+            )
+    except ApplicationError as exc:
+        _field_error(form, exc)
+        return _billing_page(request, membership, choice_form=form, status=exc.status)
+    if request.method == "POST":
+        messages.success(
+            request,
+            f"Subscription changed to {price.plan.name} "
+            f"{price.get_interval_display().lower()}, {seats} seat{'s' if seats != 1 else ''}.",
+        )
+        return redirect("workspace_billing", workspace_slug=workspace.slug)
+    state = _billing_state(workspace)
+    per_seat = price.scheme == Price.Scheme.PER_SEAT
+    context = {
+        "membership": membership,
+        "workspace": workspace,
+        "state": state,
+        "subscription": state.subscription,
+        "price": price,
+        "seats": seats,
+        "per_seat": per_seat,
+        "preview": preview,
+        "lower": state.recurring_cents is not None
+        and preview.next_amount_cents < state.recurring_cents
+        and price.interval == state.subscription.price.interval,
+    }
+    return render(request, "billing/change_preview.html", context)
+
+
+@require_POST
+@workspace_view
+def workspace_billing_cancel(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Cancel at the end of the period, with a reason."""
+    if not membership.can_manage:
+        return _forbidden(request, membership)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return _billing_page(request, membership, cancel_form=form, status=400)
+    try:
+        services.subscription_cancel(
+            workspace=membership.workspace,
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            actor=request.user,
+        )
+    except ApplicationError as exc:
+        _field_error(form, exc)
+        return _billing_page(request, membership, cancel_form=form, status=exc.status)
+    messages.success(request, "The subscription will end at the end of the period.")
+    return redirect("workspace_billing", workspace_slug=membership.workspace.slug)
+
+
+@require_POST
+@workspace_view
+def workspace_billing_resume(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Keep a subscription set to end, before the period ends."""
+    if not membership.can_manage:
+        return _forbidden(request, membership)
+    try:
+        services.subscription_resume(workspace=membership.workspace, actor=request.user)
+    except ApplicationError as exc:
+        return _billing_page(request, membership, error=exc.message, status=exc.status)
+    messages.success(request, "The subscription continues: it renews as before.")
+    return redirect("workspace_billing", workspace_slug=membership.workspace.slug)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def workspace_billing_portal(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """To the billing portal (card, invoices), coming back to the billing page."""
+    if not membership.can_manage:
+        return _forbidden(request, membership)
+    workspace = membership.workspace
+    return_url = request.build_absolute_uri(
+        reverse("workspace_billing", kwargs={"workspace_slug": workspace.slug})
+    )
+    try:
+        url = services.billing_portal_url(workspace=workspace, return_url=return_url)
+    except ApplicationError as exc:
+        return _billing_page(request, membership, error=exc.message, status=exc.status)
+    return _redirect_out(request, url)
+
+
+def _return_context(request: HttpRequest, membership: Membership) -> dict:
+    try:
+        polls = max(0, int(request.GET.get("polls", "0")))
+    except ValueError:
+        polls = 0
+    state = _billing_state(membership.workspace)
+    return {
+        "membership": membership,
+        "workspace": membership.workspace,
+        "state": state,
+        "session_id": request.GET.get("session_id", "")[:255],
+        "polls": polls + 1,
+        "late": polls >= RETURN_POLLS,
+    }
+
+
+@require_GET
+@workspace_view
+def workspace_billing_return(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Back from checkout: "processing…" until the webhooks have put the workspace on its
+    new plan (the status partial polls)."""
+    return render(request, "billing/checkout_return.html", _return_context(request, membership))
+
+
+@require_GET
+@workspace_view
+def workspace_billing_status(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The return page's status partial, polled by htmx every second until done."""
+    return render(request, "billing/_checkout_status.html", _return_context(request, membership))
+
+
+# The local gateway's pages (Stripe's hosted pages, offline) ---------------------------------
+
+
+def _local_gateway():
+    """The local gateway, or 404 when billing runs on Stripe."""
+    from billing.stripe.local import LocalGateway
+
+    if not gateway().local:
+        raise Http404("Billing runs on Stripe: there is no local gateway.")
+    return LocalGateway()
+
+
+def _local_membership(request: HttpRequest, workspace_id: str | int | None) -> Membership:
+    """The user's owner or admin membership of the workspace a local object belongs to; 404
+    otherwise (nothing leaks about other workspaces' billing)."""
+    membership = (
+        Membership.objects.select_related("workspace")
+        .filter(user=request.user, workspace_id=workspace_id or 0)
+        .first()
+    )
+    if membership is None or not membership.can_manage:
+        raise Http404("No such billing object.")
+    return membership
+
+
+def _workspace_of(obj: dict) -> str | None:
+    return (obj.get("metadata") or {}).get("workspace_id")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def local_checkout(request: HttpRequest, session_id: str) -> HttpResponse:
+    """Stripe Checkout, offline: the plan, seats, the amount and a card field for the
+    documented test cards. Paying completes the session and sends its webhooks, then
+    returns to the session's success URL."""
+    from billing.stripe.client import StripeRefused
+
+    local = _local_gateway()
+    try:
+        session = local.checkout_session(session_id)
+    except StripeRefused as exc:
+        raise Http404(exc.message) from exc
+    membership = _local_membership(request, _workspace_of(session.data))
+    price, quantity = local.checkout_session_price(session)
+    form = CardForm(request.POST or None)
+    status = 200
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            completed = local.checkout_complete(
+                session_id=session_id, card_number=form.cleaned_data["card_number"]
+            )
+        except StripeRefused as exc:
+            form.add_error("card_number", exc.message)
+            status = exc.status
+        else:
+            url = completed["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+            return redirect(url)
+    elif request.method == "POST":
+        status = 400
+    if session.data["status"] != "open":
+        error = f"This checkout is {session.data['status']}."
+        status = 409 if request.method == "POST" else status
+    context = {
+        "session": session.data,
+        "workspace_name": membership.workspace.name,
+        "price": price,
+        "quantity": quantity,
+        "amount_cents": price.amount_cents * quantity,
+        "trial_days": (session.private.get("subscription_data") or {}).get("trial_period_days"),
+        "form": form,
+        "error": error,
+    }
+    return render(request, "billing/local/checkout.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def local_portal(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Stripe's Customer Portal, offline: the customer's subscriptions and invoices, and
+    "replace card" (which retries unpaid invoices: a past-due subscription recovers)."""
+    from billing.stripe.client import StripeRefused
+
+    local = _local_gateway()
+    try:
+        customer = local.customer(customer_id)
+    except StripeRefused as exc:
+        raise Http404(exc.message) from exc
+    membership = _local_membership(request, _workspace_of(customer.data))
+    session_id = request.GET.get("session", "")
+    form = CardForm(request.POST or None, initial={"card_number": ""})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                sent = local.card_replace(
+                    customer_id=customer_id, card_number=form.cleaned_data["card_number"]
+                )
+            except StripeRefused as exc:
+                form.add_error("card_number", exc.message)
+                status = exc.status
+            else:
+                paid = sent.count("invoice.paid")
+                failed = sent.count("invoice.payment_failed")
+                note = "Card replaced."
+                if paid:
+                    note += f" {paid} unpaid invoice{'s' if paid != 1 else ''} paid."
+                if failed:
+                    note += f" {failed} invoice{'s' if failed != 1 else ''} still failed."
+                messages.success(request, note)
+                return redirect(request.get_full_path())
+        else:
+            status = 400
+    context = {
+        "customer": customer.data,
+        "card_last4": customer.private.get("card_last4"),
+        "workspace_name": membership.workspace.name,
+        "subscriptions": local.customer_subscriptions(customer_id),
+        "invoices": local.customer_invoices(customer_id),
+        "return_url": local.portal_return_url(session_id, customer_id)
+        or reverse("workspace_billing", kwargs={"workspace_slug": membership.workspace.slug}),
+        "form": form,
+    }
+    return render(request, "billing/local/portal.html", context, status=status)
+
+
+@login_required
+@require_GET
+def local_invoice(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    """Stripe's hosted invoice page, offline."""
+    from billing.stripe.client import StripeRefused
+
+    local = _local_gateway()
+    try:
+        invoice = local.invoice(invoice_id)
+    except StripeRefused as exc:
+        raise Http404(exc.message) from exc
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    membership = _local_membership(request, _workspace_of(details))
+    return render(
+        request,
+        "billing/local/invoice.html",
+        {"invoice": invoice, "workspace_name": membership.workspace.name},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def local_clock(request: HttpRequest) -> HttpResponse:
+    """Staff only: simulate time on the local gateway (Stripe's test clocks, simplified).
+    "Advance to period end" renews a subscription (``invoice.paid``), ends a trial, or ends
+    a subscription set to cancel (``customer.subscription.deleted``); events that could not
+    be delivered can be sent again."""
+    from billing.stripe.client import StripeRefused
+    from billing.tasks_local import local_event_deliver
+
+    if not request.user.is_staff:
+        raise Http404("Staff only.")
+    local = _local_gateway()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "advance":
+            subscription_id = request.POST.get("subscription", "")
+            try:
+                now = local.clock_advance(subscription_id=subscription_id)
+            except StripeRefused as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request, f"{subscription_id}: clock advanced to {now:%Y-%m-%d %H:%M} UTC."
+                )
+        elif action == "redeliver":
+            pending = local.events_pending()
+            for event_id in pending:
+                local_event_deliver.delay(event_id)
+            messages.success(request, f"{len(pending)} pending event(s) sent again.")
+        return redirect("local_clock")
+    subscriptions = [
+        {"data": data, "item": data["items"]["data"][0], "now": local.subscription_now(data["id"])}
+        for data in local.subscriptions()
+    ]
+    context = {"subscriptions": subscriptions, "pending": len(local.events_pending())}
+    return render(request, "billing/local/clock.html", context)

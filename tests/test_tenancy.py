@@ -54,6 +54,14 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_project_create": ("post", None),
     "workspace_audit_log": ("get", None),
     "workspace_plan": ("get", None),
+    "workspace_billing": ("get", None),
+    "workspace_billing_checkout": ("post", None),
+    "workspace_billing_change": ("get", None),
+    "workspace_billing_cancel": ("post", None),
+    "workspace_billing_resume": ("post", None),
+    "workspace_billing_portal": ("get", None),
+    "workspace_billing_return": ("get", None),
+    "workspace_billing_status": ("get", None),
 }
 
 POST_DATA = {"email": "x@y.io", "role": "admin", "name": "stolen"}
@@ -68,6 +76,7 @@ def two_workspaces():
 
 def _snapshot() -> tuple:
     from accounts.models import ApiKey, Invitation, Project
+    from billing.models import Cancellation, LocalStripeObject, Subscription
     from usage.models import ProductEvent
 
     return (
@@ -76,6 +85,9 @@ def _snapshot() -> tuple:
         sorted(ApiKey.objects.values_list("id", "revoked_at")),
         sorted(Project.objects.values_list("id", "workspace_id", "name")),
         ProductEvent.objects.count(),  # a paywall hit is recorded for nobody else's workspace
+        sorted(Subscription.objects.values_list("workspace_id", "plan_id", "seats", "status")),
+        Cancellation.objects.count(),
+        LocalStripeObject.objects.count(),  # no checkout or portal session for someone else
     )
 
 
