@@ -303,6 +303,12 @@ class AuditEvent(models.Model):
         OVERRIDE_GRANTED = "override.granted", "Override granted"
         OVERRIDE_REVOKED = "override.revoked", "Override revoked"
         SUBSCRIPTION_PLAN_CHANGED = "subscription.plan_changed", "Workspace moved to a plan"
+        SUBSCRIPTION_CHANGED = (
+            "subscription.changed",
+            "Subscription changed (seats, plan, interval)",
+        )
+        SUBSCRIPTION_CANCEL_REQUESTED = "subscription.cancel_requested", "Cancellation requested"
+        SUBSCRIPTION_RESUMED = "subscription.resumed", "Subscription resumed"
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"
