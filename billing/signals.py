@@ -9,6 +9,7 @@ from django.dispatch import Signal, receiver
 
 from billing import entitlements
 from billing.models import (
+    BillingSettings,
     Feature,
     Plan,
     PlanFeature,
@@ -37,6 +38,7 @@ def _now_and_on_commit(callback) -> None:
 @receiver([post_save, post_delete], sender=PlanLimit)
 @receiver([post_save, post_delete], sender=PlanFeature)
 @receiver([post_save, post_delete], sender=Feature)
+@receiver([post_save, post_delete], sender=BillingSettings)  # the grace period
 def catalog_edited(sender, **kwargs) -> None:
     _now_and_on_commit(entitlements.catalog_changed)
 

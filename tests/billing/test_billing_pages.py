@@ -381,3 +381,15 @@ def test_the_time_tool_is_for_staff_only_and_advances_a_subscription(client, wor
     assert "clock advanced to" in advanced.text
     assert deliver() == ["invoice.paid", "customer.subscription.updated"]
     assert Invoice.objects.filter(workspace=workspace).count() == 2
+
+
+def test_editing_the_grace_period_is_seen_at_once(db):
+    from billing.entitlements import catalog
+    from billing.models import BillingSettings
+
+    version = catalog().version
+    settings_row = BillingSettings.load()
+    settings_row.grace_period_days = 3
+    settings_row.save()
+
+    assert catalog().version != version
