@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import (
     ApiKey,
@@ -64,27 +65,6 @@ PERSONAL_EMAIL_DOMAINS = frozenset(
         "hey.com",
     }
 )
-
-
-def _audit(
-    *,
-    action: AuditEvent.Action,
-    workspace: Workspace | None,
-    actor: User | None,
-    subject: str = "",
-    before: dict | None = None,
-    after: dict | None = None,
-    now: datetime | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        action=action,
-        workspace=workspace,
-        actor=actor,
-        subject=subject,
-        before=before or {},
-        after=after or {},
-        created_at=now or timezone.now(),
-    )
 
 
 def _lock_workspace(workspace: Workspace) -> Workspace:
@@ -169,7 +149,7 @@ def workspace_create(
         created_by=owner,
         created_at=now,
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.WORKSPACE_CREATED,
         workspace=workspace,
         actor=owner,
@@ -222,7 +202,7 @@ def membership_create(
     membership = Membership.objects.create(
         workspace=workspace, user=user, role=role, created_at=now
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.MEMBER_ADDED,
         workspace=workspace,
         actor=actor,
@@ -258,7 +238,7 @@ def membership_change_role(*, membership: Membership, role: Role | str, actor: U
     before = membership.role
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.MEMBER_ROLE_CHANGED,
         workspace=workspace,
         actor=actor,
@@ -286,7 +266,7 @@ def membership_remove(*, membership: Membership, actor: User) -> None:
     if membership.role == Role.OWNER and _owner_count(workspace) == 1:
         raise Conflict("A workspace needs at least one owner: make someone else an owner first.")
     membership.delete()
-    _audit(
+    audit_record(
         action=AuditEvent.Action.MEMBER_REMOVED,
         workspace=workspace,
         actor=actor,
@@ -368,7 +348,7 @@ def _invitation_create(
         expires_at=_invitation_expiry(now),
         created_at=now,
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.INVITATION_SENT,
         workspace=workspace,
         actor=actor,
@@ -387,7 +367,7 @@ def _invitation_renew(*, invitation: Invitation, actor: User, now: datetime) -> 
     invitation.sent_at = now
     invitation.expires_at = _invitation_expiry(now)
     invitation.save(update_fields=["token_hash", "sent_at", "expires_at", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.INVITATION_RESENT,
         workspace=invitation.workspace,
         actor=actor,
@@ -442,7 +422,7 @@ def invitation_revoke(
     _invitation_require_open(invitation, now)
     invitation.revoked_at = now
     invitation.save(update_fields=["revoked_at", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.INVITATION_REVOKED,
         workspace=invitation.workspace,
         actor=actor,
@@ -500,7 +480,7 @@ def _invitation_accept(*, token: str, user: User, now: datetime | None) -> Membe
     invitation.accepted_at = now
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.INVITATION_ACCEPTED,
         workspace=invitation.workspace,
         actor=user,
@@ -547,7 +527,7 @@ def api_key_create(
         created_by=actor,
         created_at=now,
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.API_KEY_CREATED,
         workspace=workspace,
         actor=actor,
@@ -568,7 +548,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: User, now: datetime | None = None)
         raise Conflict("This API key is already revoked.")
     api_key.revoked_at = now
     api_key.save(update_fields=["revoked_at", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.API_KEY_REVOKED,
         workspace=api_key.workspace,
         actor=actor,
@@ -631,7 +611,7 @@ def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
     workspace = _lock_workspace(workspace)
     limit_enforce(workspace, "projects", 1)
     project = Project.objects.create(workspace=workspace, name=name, created_by=actor)
-    _audit(
+    audit_record(
         action=AuditEvent.Action.PROJECT_CREATED,
         workspace=workspace,
         actor=actor,

@@ -12,27 +12,17 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from bench.common import django_setup, percentile, write_report
+from bench.common import django_setup, free_port, percentile, start_gunicorn, write_report
 
 CLIENTS = 4
 BATCHES_PER_CLIENT = 25
 EVENTS_PER_BATCH = 1000
 WORKERS = 3
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _workspaces() -> list[tuple[int, str]]:
@@ -84,33 +74,7 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
         "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn("config.wsgi", port=port, env=env, workers=WORKERS)
 
 
 def _load(port: int, keys: list[tuple[int, str]], now: datetime):
@@ -191,7 +155,7 @@ def main() -> None:
     django_setup()
     now = datetime.now(UTC)
     keys = _workspaces()
-    port = _free_port()
+    port = free_port()
     server = _start_gunicorn(port)
     try:
         elapsed, latencies, failures = _load(port, keys, now)

@@ -27,14 +27,12 @@ import json
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-from bench.common import django_setup, percentile, write_report
+from bench.common import ROOT, django_setup, free_port, percentile, start_gunicorn, write_report
 
 WORKSPACES = 300
 DUPLICATE_SHARE = 0.30  # of all deliveries
@@ -49,16 +47,6 @@ WORKER_CONCURRENCY = 2
 SEED = 20261122
 SECRET = "whsec_bench_" + secrets.token_hex(8)
 PROCESS_TIMEOUT = 600
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# The lifecycles ---------------------------------------------------------------------------
 
 
 def _life(stripe, rng: random.Random) -> None:
@@ -165,33 +153,7 @@ def _environment(fake) -> dict[str, str]:
 
 
 def _start_gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bench.webhook_app",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(WEB_WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn("bench.webhook_app", port=port, env=env, workers=WEB_WORKERS)
 
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen:
@@ -397,7 +359,7 @@ def main() -> None:
     bodies, unique_events = _deliveries(customers)
     split = round(len(bodies) * LATENCY_SHARE)
     env = _environment(fake)
-    port = _free_port()
+    port = free_port()
     server = _start_gunicorn(port, env)
     worker = _start_worker(env)
     try:

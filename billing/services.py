@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
+from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import AuditEvent, Membership, User, Workspace
 from billing.entitlements import LimitSpec, PlanView, catalog, workspace_entitlements
@@ -35,25 +36,6 @@ from billing.models import (
 from billing.stripe.gateway import ChangePreview, gateway
 from usage.limits import usage_current
 from usage.models import Metric
-
-
-def _audit(
-    *,
-    action: str,
-    actor: User | None,
-    subject: str,
-    workspace: Workspace | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEvent:
-    return AuditEvent.objects.create(
-        action=action,
-        actor=actor,
-        subject=subject,
-        workspace=workspace,
-        before=before or {},
-        after=after or {},
-    )
 
 
 def default_free_plan() -> Plan:
@@ -84,7 +66,7 @@ def subscription_set_plan(
     subscription.plan = plan
     subscription.price = None
     subscription.save(update_fields=["plan", "price", "updated_at"])
-    _audit(
+    audit_record(
         action=AuditEvent.Action.SUBSCRIPTION_PLAN_CHANGED,
         actor=actor,
         subject=workspace.slug,
@@ -149,7 +131,7 @@ def override_grant(
         granted_by=actor,
         expires_at=expires_at,
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.OVERRIDE_GRANTED,
         actor=actor,
         subject=workspace.slug,
@@ -165,7 +147,7 @@ def override_revoke(*, override: WorkspaceOverride, actor: User) -> None:
     before = _override_view(override)
     workspace = override.workspace
     override.delete()
-    _audit(
+    audit_record(
         action=AuditEvent.Action.OVERRIDE_REVOKED,
         actor=actor,
         subject=workspace.slug,
@@ -203,7 +185,7 @@ def plan_change_record(*, plan: Plan, actor: User | None, before: dict) -> Audit
     old, new = _changed(before, after)
     if not old and not new:
         return None
-    return _audit(
+    return audit_record(
         action=AuditEvent.Action.PLAN_CREATED if not before else AuditEvent.Action.PLAN_CHANGED,
         actor=actor,
         subject=f"plan:{plan.code}",
@@ -525,7 +507,7 @@ def subscription_change(*, workspace: Workspace, price: Price, seats: int, actor
     updated = gateway().subscription_change(
         subscription=subscription, price=price, seats=_quantity(price, seats)
     )
-    _audit(
+    audit_record(
         action=AuditEvent.Action.SUBSCRIPTION_CHANGED,
         actor=actor,
         subject=workspace.slug,
@@ -576,7 +558,7 @@ def subscription_cancel(
             comment=comment,
             requested_by=actor,
         )
-        _audit(
+        audit_record(
             action=AuditEvent.Action.SUBSCRIPTION_CANCEL_REQUESTED,
             actor=actor,
             subject=workspace.slug,
@@ -614,7 +596,7 @@ def subscription_resume(
         Cancellation.objects.filter(subscription=subscription, resumed_at__isnull=True).update(
             resumed_at=now
         )
-        _audit(
+        audit_record(
             action=AuditEvent.Action.SUBSCRIPTION_RESUMED,
             actor=actor,
             subject=workspace.slug,
