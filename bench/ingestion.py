@@ -68,6 +68,7 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
     env = os.environ | {
         "DEBUG": "False",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "STRIPE_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "False",
         "HANDOFF_API_RATE_PER_MINUTE": "1000000",

@@ -5,6 +5,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail import send_mail
 from django.db import OperationalError
 from django.utils import timezone
@@ -21,7 +22,7 @@ REQUEUE_BATCH = 500
 
 @shared_task(
     acks_late=True,
-    autoretry_for=(StripeUnavailable, OperationalError),
+    autoretry_for=(StripeUnavailable, OperationalError, SoftTimeLimitExceeded),
     retry_backoff=2,
     retry_backoff_max=600,
     retry_jitter=True,
@@ -32,8 +33,9 @@ REQUEUE_BATCH = 500
 def stripe_event_process(event_id: int) -> str:
     """Process one stored Stripe event (``billing.stripe.handlers.stripe_event_process``).
     Transient failures (Stripe unreachable, the database) are retried with exponential
-    backoff up to about ten minutes apart, eight times; anything else leaves the event
-    failed, with its error, for a billing admin to replay."""
+    backoff up to about ten minutes apart, eight times, and the event stays pending for the
+    periodic requeue after that; anything else leaves the event failed, with its error, for
+    a billing admin to replay."""
     from billing.stripe.handlers import stripe_event_process as process
 
     return process(event_id=event_id)

@@ -36,6 +36,8 @@ SETTINGS_VARIABLES = frozenset(
         "SECURE_HSTS_SECONDS",
         "SECURE_HSTS_INCLUDE_SUBDOMAINS",
         "SECURE_HSTS_PRELOAD",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
     }
 )
 
@@ -108,6 +110,7 @@ def test_documented_production_environment_passes_deploy_checks_without_warnings
         REDIS_URL=os.environ["REDIS_URL"],
         # Production needs a real mailer: Django's deploy checks reject the console backend.
         EMAIL_URL="smtp+tls://handoff:secret@smtp.example.com:587",
+        STRIPE_WEBHOOK_SECRET=f"whsec_{secrets.token_urlsafe(32)}",
     )
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
@@ -124,6 +127,16 @@ def test_production_without_secret_key_refuses_to_start():
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert "needs a long random SECRET_KEY" in result.stderr
+
+
+def test_production_without_a_webhook_secret_refuses_to_start():
+    # The development secret is published in the README: it must never guard production.
+    env = environment(DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48))
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "STRIPE_WEBHOOK_SECRET is not set" in result.stderr
 
 
 def test_embedded_default_is_sqlite_eager_celery_local_memory_cache_and_console_email():

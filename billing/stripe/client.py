@@ -17,8 +17,17 @@ from accounts.errors import ApplicationError
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries
 
 
-class StripeUnavailable(Exception):
+class StripeUnavailable(ApplicationError):
     """A transient failure talking to Stripe (network, rate limit, 5xx): retry later."""
+
+    status = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("Payments are unavailable for a moment: please try again shortly.")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.detail})"
 
 
 class StripeRefused(ApplicationError):
@@ -49,8 +58,15 @@ def webhook_event_verify(payload: bytes, signature: str | None, secret: str) -> 
     return event
 
 
+# Seconds one HTTP call to Stripe may take: well under the tasks' 30-second soft limit.
+HTTP_TIMEOUT = 10
+
+
 def _client() -> stripe.StripeClient:
-    options: dict[str, Any] = {"max_network_retries": 2}
+    options: dict[str, Any] = {
+        "max_network_retries": 2,
+        "http_client": stripe.new_default_http_client(timeout=HTTP_TIMEOUT),
+    }
     if base := getattr(settings, "STRIPE_API_BASE", ""):
         options["base_addresses"] = {"api": base}
     return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)

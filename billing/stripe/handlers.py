@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -50,6 +51,7 @@ from billing import ledger
 from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
 from billing.services import default_free_plan
 from billing.signals import workspace_upgraded
+from billing.stripe.client import StripeUnavailable
 from billing.stripe.gateway import gateway
 from billing.stripe.prices import price_for_stripe_id
 from billing.tasks import trial_ending_notify
@@ -641,10 +643,22 @@ def _process_once(*, event_id: int, fetched: dict[str, Any] | None) -> str:
         return event.status
 
 
+# Errors that say "try again later", not "this event is wrong".
+TRANSIENT_ERRORS = (StripeUnavailable, OperationalError, SoftTimeLimitExceeded)
+
+
 def _failure_record(event_id: int, exc: BaseException) -> None:
+    """A transient error (Stripe or the database unreachable, a time limit) leaves the event
+    pending, so the task's retries and, after them, the periodic requeue try again; any other
+    error marks it failed for a billing admin to fix and replay."""
+    status = (
+        StripeEvent.Status.PENDING
+        if isinstance(exc, TRANSIENT_ERRORS)
+        else StripeEvent.Status.FAILED
+    )
     try:
         StripeEvent.objects.filter(pk=event_id).exclude(status__in=DONE).update(
-            status=StripeEvent.Status.FAILED,
+            status=status,
             error=f"{type(exc).__name__}: {exc}"[:4000],
             attempts=F("attempts") + 1,
         )
@@ -656,8 +670,8 @@ def stripe_event_process(*, event_id: int) -> str:
     """Process one stored Stripe event once: returns its status afterwards ("processed",
     "skipped", or "missing" when there is no such event). Safe to run twice and
     concurrently (the event row is locked; a done event returns at once). On an error the
-    event is marked failed with the error and one more attempt, and the error is raised
-    again for the task to retry (transient errors) or for someone to replay."""
+    event records it with one more attempt (staying pending when the error is transient,
+    failed otherwise), and the error is raised again for the task to retry."""
     fetched: dict[str, Any] | None = None
     try:
         for _ in range(MAX_FETCHES + 1):

@@ -4,6 +4,7 @@ failed events keep their error, safe to run twice, lost queue messages re-create
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
 from django.utils import timezone
 
@@ -27,7 +28,11 @@ def retries_as_a_worker():
 
 def test_the_task_is_retried_on_transient_errors_only_with_backoff_and_time_limits():
     assert stripe_event_process.acks_late is True
-    assert set(stripe_event_process.autoretry_for) == {StripeUnavailable, OperationalError}
+    assert set(stripe_event_process.autoretry_for) == {
+        StripeUnavailable,
+        OperationalError,
+        SoftTimeLimitExceeded,
+    }
     assert stripe_event_process.retry_backoff
     assert stripe_event_process.retry_backoff_max == 600
     assert stripe_event_process.max_retries == 8
@@ -65,7 +70,7 @@ def test_a_first_attempt_that_fails_is_recorded_on_the_event_before_the_retry(
         stripe_event_process.run(event.pk)  # one attempt, as a worker runs it
 
     event.refresh_from_db()
-    assert (event.status, event.attempts) == ("failed", 1)
+    assert (event.status, event.attempts) == ("pending", 1)  # transient: tried again later
     assert event.error.startswith("StripeUnavailable: ")
     assert not RevenueMovement.objects.exists()
 
@@ -74,20 +79,28 @@ def test_a_first_attempt_that_fails_is_recorded_on_the_event_before_the_retry(
     assert (event.status, event.attempts, event.error) == ("processed", 2, "")
 
 
-def test_when_stripe_stays_down_the_event_ends_failed_with_its_error(
+def test_when_stripe_stays_down_the_event_stays_pending_and_the_requeue_finishes_it(
     workspace, customer_for, deliver, fake_stripe, retries_as_a_worker
 ):
     stripe = customer_for(workspace)
     _created, checkout, _paid = stripe.subscribe("pro", 5)
-    fake_stripe.fail_next(f"/v1/subscriptions/{stripe.subscription['id']}", times=100)
+    path = f"/v1/subscriptions/{stripe.subscription['id']}"
+    fake_stripe.fail_next(path, times=1 + stripe_event_process.max_retries)
 
     deliver(checkout)
 
     stored = StripeEvent.objects.get()
-    assert stored.status == "failed"
+    assert stored.status == "pending"  # never lost: the periodic requeue tries again
     assert stored.attempts == 1 + stripe_event_process.max_retries
     assert "StripeUnavailable" in stored.error
     assert Subscription.objects.get(workspace=workspace).stripe_subscription_id == ""
+    StripeEvent.objects.filter(pk=stored.pk).update(received_at=timezone.now() - timedelta(hours=1))
+
+    assert stripe_events_requeue() == 1  # Stripe is back
+
+    stored.refresh_from_db()
+    assert stored.status == "processed"
+    assert Subscription.objects.get(workspace=workspace).stripe_subscription_id != ""
 
 
 def test_running_the_task_again_on_a_processed_event_changes_nothing(
