@@ -58,6 +58,13 @@ class StripeEventAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)
+        # The list never shows the payload: do not load every event's JSON for it.
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            queryset = queryset.defer("payload")
+        return queryset
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

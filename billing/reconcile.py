@@ -116,6 +116,51 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
         )
 
 
+def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
+    """Live Stripe subscriptions that no workspace mirrors (their events arrived out of
+    order behind an older subscription's end, say): a workspace named in the metadata whose
+    mirror is not live takes it; one already mirroring another live subscription is
+    reported (the customer pays twice)."""
+    mirrored = set(
+        Subscription.objects.exclude(stripe_subscription_id="").values_list(
+            "stripe_subscription_id", flat=True
+        )
+    )
+    changes = []
+    for remote in gateway().subscriptions():
+        try:
+            state = handlers.subscription_state(remote)
+        except handlers.StripeDataError:
+            continue
+        workspace_id = (remote.get("metadata") or {}).get("workspace_id")
+        if not state.is_live or state.subscription_id in mirrored or not workspace_id:
+            continue
+        row = Subscription.objects.filter(workspace_id=workspace_id).first()
+        if row is None:
+            continue
+        with transaction.atomic():
+            subscription = handlers.subscription_lock(row)
+            if subscription.is_paid:
+                changes.append(
+                    f"{subscription.workspace.slug}: a second live subscription "
+                    f"{state.subscription_id} besides {subscription.stripe_subscription_id}: "
+                    "cancel one in Stripe"
+                )
+                continue
+            before, mrr_before = _describe(subscription), subscription.mrr_cents
+            at = max(now, subscription.stripe_watermark or now)
+            outcome = handlers.subscription_state_apply(
+                subscription, state, at=at, event=None, authoritative=True, move_watermark=False
+            )
+            if outcome.status == StripeEvent.Status.PROCESSED:
+                changes.append(
+                    f"{subscription.workspace.slug}: {before} → {_describe(subscription)} "
+                    f"from the unmirrored Stripe {state.subscription_id}, "
+                    f"MRR {mrr_before} → {subscription.mrr_cents} {subscription.currency}"
+                )
+    return changes
+
+
 def stripe_reconcile(
     *, now: datetime | None = None, report: Callable[[str], object] | None = None
 ) -> list[str]:
@@ -140,4 +185,8 @@ def stripe_reconcile(
             changes.append(change)
             if report is not None:
                 report(change)
+    for change in unmirrored_live_subscriptions_repair(now=now):
+        changes.append(change)
+        if report is not None:
+            report(change)
     return changes

@@ -56,10 +56,17 @@ def subscription_set_plan(
     *, workspace: Workspace, plan: Plan, actor: User | None, reason: str = ""
 ) -> Subscription:
     """Move a workspace to a plan by hand (a contract closed by sales, a courtesy downgrade).
-    Stripe-backed changes go through the checkout and webhooks instead. What the workspace
-    already uses above the new plan's limits stays, read-only: nothing more can be added
-    until it fits (``usage.limits.check`` blocks every addition while used > limit)."""
+    Stripe-backed changes go through the checkout and webhooks instead: a workspace billed
+    through Stripe is refused. What the workspace already uses above the new plan's limits
+    stays, read-only: nothing more can be added until it fits (``usage.limits.check``
+    blocks every addition while used > limit)."""
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)
+    if subscription.is_paid:
+        raise Conflict(
+            "This workspace is billed through Stripe: change its plan there (or from its "
+            "billing page), so the subscription and the revenue ledger stay in step."
+        )
     before = {"plan": subscription.plan.code}
     if subscription.plan_id == plan.pk:
         return subscription
@@ -551,6 +558,10 @@ def subscription_cancel(
         subscription=subscription, cancel=True, feedback=reason, comment=comment
     )
     with transaction.atomic():
+        # A double submit calls Stripe twice (harmless: the same flag) but records once.
+        Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
+        if subscription_canceling(Subscription.objects.get(pk=subscription.pk)):
+            raise Conflict("The subscription is already set to end at the end of the period.")
         cancellation = Cancellation.objects.create(
             workspace=workspace,
             subscription=subscription,

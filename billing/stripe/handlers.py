@@ -352,6 +352,16 @@ def subscription_state_apply(
             f"{state.subscription_id} is {state.stripe_status}; the workspace mirrors "
             f"the live subscription {mirrored}"
         )
+    if not same_object and mirrored and subscription.is_paid and state.is_live:
+        # A newer live subscription takes over (a replacement whose predecessor's end is
+        # still on its way). If both stay live the customer pays twice: reconciliation
+        # walks Stripe's subscriptions and reports it for an admin to cancel one.
+        logger.warning(
+            "workspace %s: live subscription %s takes over from %s",
+            subscription.workspace_id,
+            state.subscription_id,
+            mirrored,
+        )
     if state.status is None:
         if not subscription.stripe_customer_id and state.customer_id:
             subscription.stripe_customer_id = state.customer_id

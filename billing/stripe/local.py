@@ -1042,8 +1042,11 @@ class LocalGateway:
     def subscription_change(
         self, *, subscription: Subscription, price: Price, seats: int
     ) -> dict[str, Any]:
+        # The customer first, then the subscription: the order every local change takes.
+        customer = _locked(
+            _get(subscription.stripe_subscription_id, "subscription").data["customer"], "customer"
+        )
         sub = _locked(subscription.stripe_subscription_id, "subscription")
-        customer = _locked(sub.data["customer"], "customer")
         data = sub.data
         if data["status"] not in LIVE_STATUSES:
             raise StripeRefused("This subscription has ended: start a new one.")
@@ -1184,6 +1187,10 @@ class LocalGateway:
         card, the subscription and its first invoice, then ``checkout.session.completed``,
         ``customer.subscription.created`` and ``invoice.paid`` (or
         ``invoice.payment_failed``: the subscription is then past due)."""
+        # The workspace row first (the order every change takes): two tabs completing two
+        # checkouts run one after the other, and the second finds the first's subscription.
+        workspace_id = _get(session_id, "checkout.session").data["metadata"]["workspace_id"]
+        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").first()
         session = _locked(session_id, "checkout.session")
         data = session.data
         if data["status"] != "open":
@@ -1400,7 +1407,10 @@ def event_deliver(*, event_id: str) -> bool:
     """POST one stored event to the webhook endpoint, signed as Stripe signs. True once
     the endpoint answered 2xx (then ``pending_webhooks`` is 0 and a second call sends
     nothing); False when it refused the event for good (4xx other than 429). A network
-    error, a 429 or a 5xx raises ``StripeUnavailable``: retry later."""
+    error, a 429 or a 5xx raises ``StripeUnavailable``: retry later. Nothing is sent once
+    Stripe itself is configured (the local gateway no longer speaks for it)."""
+    if settings.STRIPE_SECRET_KEY:
+        return False
     payload = event_body(event_id)
     if payload is None:
         return True
