@@ -83,6 +83,7 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
     if row is None or not row.stripe_subscription_id:
         return None
     stripe_id = row.stripe_subscription_id
+    watermark_before = row.stripe_watermark
     try:
         remote = gateway().subscription_retrieve(stripe_id)
     except StripeRefused as exc:
@@ -98,6 +99,8 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
         subscription = handlers.subscription_lock(row)
         if subscription.stripe_subscription_id != stripe_id:
             return None  # re-linked meanwhile
+        if subscription.stripe_watermark != watermark_before:
+            return None  # a webhook applied newer state meanwhile; the next run compares again
         if not handlers.mirror_differs(subscription, target):
             return None
         before, mrr_before = _describe(subscription), subscription.mrr_cents
