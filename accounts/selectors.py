@@ -22,19 +22,34 @@ from accounts.models import (
 )
 
 
-def workspace_membership_get(*, user: User, workspace_slug: str) -> Membership:
-    """The acting user's membership of the workspace with this slug; 404 when the user is
-    not a member (whether or not the workspace exists, so nothing leaks)."""
+def _membership_or_404(user: User, **workspace: object) -> Membership:
+    """The acting user's membership of one workspace; 404 when the user is not a member
+    (whether or not the workspace exists, so nothing leaks)."""
     if not user.is_authenticated:
         raise Http404("No such workspace.")
     membership = (
         Membership.objects.select_related("workspace")
-        .filter(user=user, workspace__slug=workspace_slug)
+        .filter(user=user, **{f"workspace__{key}": value for key, value in workspace.items()})
         .first()
     )
     if membership is None:
         raise Http404("No such workspace.")
     return membership
+
+
+def workspace_membership_get(*, user: User, workspace_slug: str) -> Membership:
+    """The tenancy rule for pages addressed by slug: the user's membership, or 404."""
+    return _membership_or_404(user, slug=workspace_slug)
+
+
+def workspace_membership_get_for_id(*, user: User, workspace_id: object) -> Membership:
+    """The same rule for an object that names its workspace by id (a billing object's
+    metadata, say): the user's membership, or 404. A malformed id is a 404 too."""
+    try:
+        pk = int(workspace_id)
+    except (TypeError, ValueError):
+        raise Http404("No such workspace.") from None
+    return _membership_or_404(user, pk=pk)
 
 
 def _get_in_workspace[M](queryset: QuerySet[M], *, workspace: Workspace, pk: int) -> M:

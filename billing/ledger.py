@@ -28,7 +28,7 @@ def mrr_of(*, status: str, price: Price | None, seats: int) -> int:
     """Monthly recurring revenue of a subscription state, in integer minor units."""
     if status not in COUNTED_STATUSES or price is None:
         return 0
-    amount = price.amount_cents * (seats if price.scheme == Price.Scheme.PER_SEAT else 1)
+    amount = price.amount_for(seats)
     if price.interval == Price.Interval.YEAR:
         return (amount + MONTHS_PER_YEAR // 2) // MONTHS_PER_YEAR
     return amount

@@ -130,6 +130,10 @@ class Price(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.plan} {self.get_interval_display().lower()} {self.currency.upper()}"
 
+    def amount_for(self, seats: int) -> int:
+        """What one interval costs for ``seats`` seats (a flat price ignores them)."""
+        return self.amount_cents * (seats if self.scheme == self.Scheme.PER_SEAT else 1)
+
 
 class Enforcement(models.TextChoices):
     HARD = "hard", "Hard: block what exceeds the limit"

@@ -3,11 +3,26 @@ and who billing mail goes to."""
 
 from datetime import datetime
 
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 
 from accounts import selectors as accounts_selectors
 from accounts.models import Role, Workspace
-from billing.models import RevenueMovement, Subscription
+from billing.models import Feature, Invoice, RevenueMovement, Subscription
+
+
+def workspace_subscription(*, workspace_id: int) -> Subscription:
+    """The workspace's subscription row (every workspace has one), with plan and price."""
+    return Subscription.objects.select_related("plan", "price").get(workspace_id=workspace_id)
+
+
+def workspace_invoices(*, workspace_id: int) -> QuerySet[Invoice]:
+    """The workspace's invoices, newest first."""
+    return Invoice.objects.filter(workspace_id=workspace_id).order_by("-created", "-id")
+
+
+def feature_definitions() -> dict[str, Feature]:
+    """Every feature a plan can include, by key, in name order."""
+    return {feature.key: feature for feature in Feature.objects.order_by("name")}
 
 
 def workspace_mrr(*, workspace_id: int) -> int:

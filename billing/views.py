@@ -25,63 +25,29 @@ from accounts import selectors as accounts_selectors
 from accounts.errors import ApplicationError
 from accounts.models import Membership
 from accounts.views import workspace_view
+from billing import selectors as billing_selectors
 from billing import services
 from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
 from billing.forms_billing import CancelForm, CardForm, SubscriptionChoiceForm
-from billing.models import Feature, Invoice, Price, Subscription
+from billing.models import Feature, Price, Subscription
 from billing.stripe.gateway import gateway
 from usage.limits import usage_current
 from usage.models import Metric
 from usage.selectors import metric_definitions
 
 INTERVALS = ("month", "year")
-DEFAULT_SALES_EMAIL = "sales@handoff.localhost"
 
 
-def sales_email() -> str:
-    return getattr(settings, "HANDOFF_SALES_EMAIL", DEFAULT_SALES_EMAIL)
+# Metrics and features, in display order --------------------------------------------------
 
 
-# Labels of metrics and features -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricLabel:
-    key: str
-    name: str
-    unit: str
-    resets_monthly: bool
-    is_metered: bool
-
-
-def _metric_labels() -> dict[str, MetricLabel]:
-    """Metric definitions (cached by usage), counted ones (seats, projects) before metered
-    ones, each group in the order they were defined."""
-    metrics = sorted(metric_definitions().values(), key=lambda m: (m.is_metered, m.pk))
-    return {
-        m.key: MetricLabel(
-            key=m.key,
-            name=m.name,
-            unit=m.unit,
-            resets_monthly=m.reset_period == Metric.Reset.MONTHLY,
-            is_metered=m.is_metered,
-        )
-        for m in metrics
-    }
-
-
-def _metric_label(labels: dict[str, MetricLabel], key: str) -> MetricLabel:
-    name = key.replace("_", " ").capitalize()
-    return labels.get(key) or MetricLabel(key, name, key.replace("_", " "), False, True)
-
-
-def _ordered_metrics(labels: dict[str, MetricLabel], keys: set[str]) -> list[MetricLabel]:
-    known = [label for key, label in labels.items() if key in keys]
-    return known + [_metric_label(labels, key) for key in sorted(keys - labels.keys())]
-
-
-def _feature_names() -> dict[str, Feature]:
-    return {f.key: f for f in Feature.objects.all()}
+def _metrics_in(keys: set[str]) -> list[Metric]:
+    """The metrics named by ``keys`` (limits point to real metrics), counted ones (seats,
+    projects) before metered ones, each group in the order they were defined."""
+    return sorted(
+        (m for key, m in metric_definitions().items() if key in keys),
+        key=lambda m: (m.is_metered, m.pk),
+    )
 
 
 # The pricing page -------------------------------------------------------------------------
@@ -164,10 +130,9 @@ def _pricing_membership(request: HttpRequest) -> Membership | None:
 
 
 def _pricing_rows(plans: tuple[PlanView, ...]) -> tuple[list[Row], list[Row]]:
-    labels = _metric_labels()
     metric_keys = {key for plan in plans for key in plan.limits}
     limit_rows = []
-    for metric in _ordered_metrics(labels, metric_keys):
+    for metric in _metrics_in(metric_keys):
         cells = []
         for plan in plans:
             spec = plan.limits.get(metric.key)
@@ -176,18 +141,11 @@ def _pricing_rows(plans: tuple[PlanView, ...]) -> tuple[list[Row], list[Row]]:
         note = "per month" if metric.resets_monthly else ""
         limit_rows.append(Row(metric.name, note, cells))
 
-    features = _feature_names()
     feature_keys = {key for plan in plans for key in plan.features}
-    ordered = [key for key in features if key in feature_keys] + sorted(
-        feature_keys - features.keys()
-    )
     feature_rows = [
-        Row(
-            features[key].name if key in features else key.replace("_", " ").capitalize(),
-            features[key].description if key in features else "",
-            [bool(plan.features.get(key)) for plan in plans],
-        )
-        for key in ordered
+        Row(feature.name, feature.description, [bool(plan.features.get(key)) for plan in plans])
+        for key, feature in billing_selectors.feature_definitions().items()
+        if key in feature_keys
     ]
     return limit_rows, feature_rows
 
@@ -216,7 +174,7 @@ def pricing(request: HttpRequest) -> HttpResponse:
         "current_plan_offered": current is None or any(c.is_current for c in columns),
         "membership": membership,
         "workspace": membership.workspace if membership else None,
-        "sales_email": sales_email(),
+        "sales_email": settings.HANDOFF_SALES_EMAIL,
     }
     return render(request, "billing/pricing.html", context)
 
@@ -226,7 +184,7 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 @dataclass(frozen=True)
 class UsageRow:
-    metric: MetricLabel
+    metric: Metric
     spec: LimitSpec
     used: int
 
@@ -272,39 +230,36 @@ class OverrideRow:
     expires_at: datetime | None
 
 
-def _usage_rows(entitlements: Entitlements, labels: dict[str, MetricLabel]) -> list[UsageRow]:
+def _usage_rows(entitlements: Entitlements) -> list[UsageRow]:
     return [
         UsageRow(
             metric=metric,
             spec=entitlements.limits[metric.key],
             used=usage_current(workspace_id=entitlements.workspace_id, metric=metric.key),
         )
-        for metric in _ordered_metrics(labels, set(entitlements.limits))
+        for metric in _metrics_in(set(entitlements.limits))
     ]
 
 
 def _feature_rows(entitlements: Entitlements, features: dict[str, Feature]) -> list[FeatureRow]:
-    keys = [key for key in features if key in entitlements.features] + sorted(
-        entitlements.features.keys() - features.keys()
-    )
     return [
         FeatureRow(
             key=key,
-            name=features[key].name if key in features else key.replace("_", " ").capitalize(),
-            description=features[key].description if key in features else "",
+            name=feature.name,
+            description=feature.description,
             enabled=entitlements.has_feature(key),
         )
-        for key in keys
+        for key, feature in features.items()
+        if key in entitlements.features
     ]
 
 
-def _override_rows(
-    entitlements: Entitlements, labels: dict[str, MetricLabel], features: dict[str, Feature]
-) -> list[OverrideRow]:
+def _override_rows(entitlements: Entitlements, features: dict[str, Feature]) -> list[OverrideRow]:
+    metrics = metric_definitions()
     rows = []
     for override in entitlements.overrides:
         if override.metric:
-            metric = _metric_label(labels, override.metric)
+            metric = metrics[override.metric]
             limit = "unlimited" if override.limit is None else f"{override.limit:,} {metric.unit}"
             value = f"{limit} ({override.enforcement})"
             label = metric.name
@@ -322,11 +277,10 @@ def workspace_plan(request: HttpRequest, membership: Membership) -> HttpResponse
     force, and the plans above it."""
     workspace = membership.workspace
     entitlements = workspace_entitlements(workspace_id=workspace.pk)
-    labels = _metric_labels()
-    features = _feature_names()
+    features = billing_selectors.feature_definitions()
     plan = entitlements.plan
     upgrades = [p for p in catalog().offered if p.tier_rank > plan.tier_rank]
-    usage_rows = _usage_rows(entitlements, labels)
+    usage_rows = _usage_rows(entitlements)
     context = {
         "membership": membership,
         "workspace": workspace,
@@ -336,9 +290,9 @@ def workspace_plan(request: HttpRequest, membership: Membership) -> HttpResponse
         "usage_rows": usage_rows,
         "any_over": any(row.is_over for row in usage_rows),
         "feature_rows": _feature_rows(entitlements, features),
-        "override_rows": _override_rows(entitlements, labels, features),
+        "override_rows": _override_rows(entitlements, features),
         "upgrades": [_plan_column(p, "month", plan, is_signed_in=True) for p in upgrades],
-        "sales_email": sales_email(),
+        "sales_email": settings.HANDOFF_SALES_EMAIL,
     }
     return render(request, "billing/workspace_plan.html", context)
 
@@ -399,12 +353,11 @@ class BillingState:
 
 
 def _billing_state(workspace) -> BillingState:
-    subscription = Subscription.objects.select_related("plan", "price").get(workspace=workspace)
+    subscription = billing_selectors.workspace_subscription(workspace_id=workspace.pk)
     price = subscription.price
     recurring = None
     if subscription.is_paid and price is not None:
-        per_seat = price.scheme == Price.Scheme.PER_SEAT
-        recurring = price.amount_cents * (subscription.seats if per_seat else 1)
+        recurring = price.amount_for(subscription.seats)
     return BillingState(
         subscription=subscription,
         is_paid=subscription.is_paid,
@@ -460,12 +413,14 @@ def _billing_page(
         "options": options,
         "choice_form": choice_form,
         "cancel_form": cancel_form or CancelForm(),
-        "invoices": Invoice.objects.filter(workspace=workspace)[:INVOICES_SHOWN],
+        "invoices": billing_selectors.workspace_invoices(workspace_id=workspace.pk)[
+            :INVOICES_SHOWN
+        ],
         "error": error,
         "checkout_canceled": request.GET.get("checkout") == "canceled",
         "local_gateway": gateway().local,
         "now": timezone.now(),
-        "sales_email": sales_email(),
+        "sales_email": settings.HANDOFF_SALES_EMAIL,
     }
     return render(request, "billing/billing.html", context, status=status)
 
@@ -678,12 +633,10 @@ def _local_gateway():
 def _local_membership(request: HttpRequest, workspace_id: str | int | None) -> Membership:
     """The user's owner or admin membership of the workspace a local object belongs to; 404
     otherwise (nothing leaks about other workspaces' billing)."""
-    membership = (
-        Membership.objects.select_related("workspace")
-        .filter(user=request.user, workspace_id=workspace_id or 0)
-        .first()
+    membership = accounts_selectors.workspace_membership_get_for_id(
+        user=request.user, workspace_id=workspace_id
     )
-    if membership is None or not membership.can_manage:
+    if not membership.can_manage:
         raise Http404("No such billing object.")
     return membership
 

@@ -43,6 +43,10 @@ class Metric(models.Model):
         return self.name
 
     @property
+    def resets_monthly(self) -> bool:
+        return self.reset_period == self.Reset.MONTHLY
+
+    @property
     def is_additive(self) -> bool:
         """Sum and count add up over a period; max and last are gauges."""
         return self.aggregation in (self.Aggregation.SUM, self.Aggregation.COUNT)
@@ -50,7 +54,7 @@ class Metric(models.Model):
     def period_start(self, when: datetime) -> datetime:
         """Start (UTC) of the counting period that contains ``when``: the first of the month
         for monthly metrics, the epoch for metrics that never reset."""
-        if self.reset_period == self.Reset.MONTHLY:
+        if self.resets_monthly:
             return when.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         return EPOCH
 

@@ -44,7 +44,7 @@ class MetricRow:
 
 
 def _next_reset(metric: Metric, now: datetime) -> date | None:
-    if metric.reset_period != Metric.Reset.MONTHLY:
+    if not metric.resets_monthly:
         return None
     start = metric.period_start(now)
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)

@@ -135,7 +135,7 @@ class StripeGateway:
         next_at = preview.get("next_payment_attempt") or preview.get("period_end")
         return ChangePreview(
             amount_due_now_cents=preview["amount_due"],
-            next_amount_cents=price.amount_cents * (seats if price.scheme == "per_seat" else 1),
+            next_amount_cents=price.amount_for(seats),
             currency=preview["currency"],
             next_billing_at=datetime.fromtimestamp(next_at, tz=UTC) if next_at else None,
         )
