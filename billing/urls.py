@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from billing import views
+from billing import views, views_local
 
 # Scoped to one workspace; tests/test_tenancy.py checks each answers 404 to members of
 # other workspaces.
@@ -19,10 +19,10 @@ workspace_patterns = [
 # The local gateway's stand-ins for Stripe's hosted pages (404 when billing runs on Stripe).
 # Each checks that the user manages the workspace the Stripe object belongs to.
 local_patterns = [
-    path("checkout/<str:session_id>/", views.local_checkout, name="local_checkout"),
-    path("portal/<str:customer_id>/", views.local_portal, name="local_portal"),
-    path("invoices/<str:invoice_id>/", views.local_invoice, name="local_invoice"),
-    path("clock/", views.local_clock, name="local_clock"),
+    path("checkout/<str:session_id>/", views_local.local_checkout, name="local_checkout"),
+    path("portal/<str:customer_id>/", views_local.local_portal, name="local_portal"),
+    path("invoices/<str:invoice_id>/", views_local.local_invoice, name="local_invoice"),
+    path("clock/", views_local.local_clock, name="local_clock"),
 ]
 
 urlpatterns = [

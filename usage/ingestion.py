@@ -252,7 +252,7 @@ def usage_events_ingest(
         )
         result = {"index": event.index, "idempotency_key": key, "status": "accepted"}
         if over and spec.enforcement == "hard":
-            upgrade_url = upgrade_url or upgrade_url_for(workspace.pk)
+            upgrade_url = upgrade_url or upgrade_url_for(workspace)
             result |= {
                 "status": "rejected",
                 "code": 402,

@@ -177,8 +177,12 @@ class FeatureNotIncluded(ApplicationError):
         super().__init__(f"The {plan_name} plan does not include the {label}.{lift}")
 
 
-def upgrade_url_for(workspace_id: int) -> str:
-    slug = Workspace.objects.filter(pk=workspace_id).values_list("slug", flat=True).first()
+def upgrade_url_for(workspace: Workspace | int) -> str:
+    """The workspace's plan page (its slug is looked up only when given an id)."""
+    if isinstance(workspace, Workspace):
+        slug = workspace.slug
+    else:
+        slug = Workspace.objects.filter(pk=workspace).values_list("slug", flat=True).first()
     return reverse("workspace_plan", kwargs={"workspace_slug": slug})
 
 
@@ -190,7 +194,7 @@ def limit_enforce(
     service in ``paywall_hits_recorded``."""
     result = check(workspace, metric, amount, used=used, fresh=True)
     if not result.allowed:
-        raise LimitExceeded(result, upgrade_url=upgrade_url_for(result.workspace_id))
+        raise LimitExceeded(result, upgrade_url=upgrade_url_for(workspace))
     return result
 
 
@@ -229,5 +233,5 @@ def feature_enforce(workspace: Workspace | int, feature: str, *, user_email: str
         feature,
         entitlements.plan.name,
         catalog().cheapest_with_feature(feature, above_rank=entitlements.plan.tier_rank),
-        upgrade_url=upgrade_url_for(workspace_id),
+        upgrade_url=upgrade_url_for(workspace),
     )
