@@ -85,6 +85,12 @@ def find_redis() -> Path | None:
     return Path(found) if found else None
 
 
+def find_chromium() -> Path | None:
+    """Return Debian's chromium, which the browser tests drive (never a downloaded browser)."""
+    found = shutil.which("chromium") or shutil.which("chromium", path="/usr/bin")
+    return Path(found) if found else None
+
+
 def apt_install(packages: list[str]) -> None:
     """Install Debian packages with apt-get (root only); raise ServiceError if impossible."""
     apt = shutil.which("apt-get")
@@ -100,11 +106,16 @@ def apt_install(packages: list[str]) -> None:
 
 
 def find_binaries() -> tuple[Path, Path]:
-    """Locate (PostgreSQL bin dir, redis-server), installing missing packages if possible."""
+    """Locate (PostgreSQL bin dir, redis-server), installing missing packages if possible;
+    Debian's chromium, which the browser tests drive, is installed alongside."""
     bindir, redis = find_pg_bindir(), find_redis()
     missing = [
         package
-        for package, found in (("postgresql", bindir), ("redis-server", redis))
+        for package, found in (
+            ("postgresql", bindir),
+            ("redis-server", redis),
+            ("chromium", find_chromium()),
+        )
         if found is None
     ]
     if missing:
