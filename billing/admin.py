@@ -18,12 +18,15 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from billing.forms import (
     CONFIRM_IMPACT_FIELD,
+    IMPACT_PAGE_FIELD,
     NEAR_LIMIT_PERCENT,
+    PlanFeatureFormSet,
     PlanLimitFormSet,
     PriceAdminForm,
     PriceFormSet,
     SubscriptionAdminForm,
     WorkspaceOverrideAdminForm,
+    without_impact_step,
 )
 from billing.models import (
     Feature,
@@ -61,7 +64,7 @@ class PriceInline(admin.TabularInline):
 
 
 class PlanLimitInline(admin.TabularInline):
-    """Tightening a limit shows its impact on the plan's subscribers before it is saved."""
+    """Changing a limit shows its impact on the plan's subscribers before it is saved."""
 
     model = PlanLimit
     formset = PlanLimitFormSet
@@ -69,11 +72,19 @@ class PlanLimitInline(admin.TabularInline):
     extra = 0
     template = "admin/billing/plan/limit_inline.html"
 
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("metric")  # names the rows
+
 
 class PlanFeatureInline(admin.TabularInline):
     model = PlanFeature
+    formset = PlanFeatureFormSet
     fields = ["feature", "enabled"]
     extra = 0
+    template = "admin/billing/plan/feature_inline.html"
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("feature")  # names the rows
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,8 @@ class PlanAdmin(admin.ModelAdmin):
     """Billing admins edit plans with their prices, limits and features; sales reps view them.
 
     The change form (``templates/admin/billing/plan/change_form.html``) adds the impact
-    preview of tightened limits and the plan's audit history."""
+    preview of changed limits, as a step before the save rather than as an error, and the
+    plan's audit history."""
 
     list_display = [
         "code",
@@ -196,7 +208,11 @@ class PlanAdmin(admin.ModelAdmin):
             ),
             None,
         )
+        if context.get("errors"):
+            # The preview holds the save with a formset error; it is not one to correct.
+            context["errors"] = without_impact_step(context["errors"])
         context["confirm_impact_field"] = CONFIRM_IMPACT_FIELD
+        context["impact_page_field"] = IMPACT_PAGE_FIELD
         context["near_limit_percent"] = NEAR_LIMIT_PERCENT
         if obj is not None and obj.pk is not None:
             context["plan_history"] = self.history(obj)

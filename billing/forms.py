@@ -1,19 +1,26 @@
 """Admin forms for the catalog and for what staff change for one workspace.
 
 * A saved price's terms never change, so subscribers keep paying what they signed up for.
-* Tightening a plan's limit first shows which subscribers it affects (the impact preview)
-  and is saved only once the billing admin confirms it.
+* Changing a plan's limit first shows which subscribers it affects (the impact preview:
+  who is over or near a tightened limit, who a loosened one frees) and is saved only once
+  the billing admin confirms it.
+* The rows of the plan's inlines name themselves, so that each field has an accessible
+  name ("Limit for API calls") although the tabular inline shows only column headers.
 * Overrides and plan moves are validated here as their services validate them, so a refusal
   is a form error rather than a failed save.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import IntEnum
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
+from django.forms.utils import ErrorList
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -21,6 +28,32 @@ from accounts.models import Workspace
 from billing.models import Enforcement, Plan, Price, Subscription, WorkspaceOverride
 from usage.models import Metric
 from usage.selectors import usage_by_workspace
+
+# Inline rows ------------------------------------------------------------------------------
+
+
+class LabelledInlineFormSet(BaseInlineFormSet):
+    """An inline formset whose forms carry ``row_name``, what the row is ("API calls", "the
+    monthly USD price", "new limit"), for the labels of its fields
+    (``templates/admin/billing/plan/tabular.html``)."""
+
+    row_noun = "row"
+
+    def row_name(self, form: forms.ModelForm) -> str | None:
+        """The name of a saved row; None when the row has nothing to be named by."""
+        return None
+
+    def add_fields(self, form: forms.ModelForm, index: int | None) -> None:
+        super().add_fields(form, index)
+        name = self.row_name(form) if form.instance.pk is not None else None
+        if name is None:
+            number = "" if index is None else f" {index - self.initial_form_count() + 1}"
+            name = f"new {self.row_noun}{number}"
+        form.row_name = name
+
+    def shown_non_form_errors(self) -> ErrorList:
+        return without_impact_step(self.non_form_errors())
+
 
 # Prices -----------------------------------------------------------------------------------
 
@@ -74,8 +107,14 @@ class PriceAdminForm(forms.ModelForm):
             self.instance.is_active = True
 
 
-class PriceFormSet(BaseInlineFormSet):
+class PriceFormSet(LabelledInlineFormSet):
     """The prices of a plan: at most one active price per interval and currency."""
+
+    row_noun = "price"
+
+    def row_name(self, form: forms.ModelForm) -> str:
+        price = form.instance
+        return f"the {price.get_interval_display().lower()} {price.currency.upper()} price"
 
     def get_form_kwargs(self, index: int | None) -> dict:
         return {**super().get_form_kwargs(index), "formset": self}
@@ -109,21 +148,79 @@ class PriceFormSet(BaseInlineFormSet):
 
 # Limits and their impact ------------------------------------------------------------------
 
-CONFIRM_IMPACT_FIELD = "confirm_impact"
+CONFIRM_IMPACT_FIELD = "confirm_impact"  # the confirm button posts the preview's signature
+IMPACT_PAGE_FIELD = "impact_page"  # a pager button posts "<metric>:<page>"
 NEAR_LIMIT_PERCENT = 80
-IMPACT_ROWS_SHOWN = 200
+IMPACT_PAGE_SIZE = 50
+# The code of the formset error that holds a save until the preview is confirmed. The admin
+# shows it as the preview step, not as an error to correct.
+IMPACT_STEP = "impact_not_confirmed"
+
+
+class Standing(IntEnum):
+    """Where a workspace stands against a limit, from free to stuck."""
+
+    CLEAR = 0  # below 80 % of the limit, or no limit
+    NEAR = 1  # 80 % of the limit or more, not over (at a soft limit included)
+    OVER = 2  # over a soft limit: allowed, warned
+    BLOCKED = 3  # at or over a hard limit: nothing more can be added
+
+    @property
+    def label(self) -> str:
+        return {0: "Clear", 1: "Near", 2: "Over (soft)", 3: "Blocked"}[self.value]
+
+
+def _is_near(used: int, limit: int) -> bool:
+    return used * 100 >= limit * NEAR_LIMIT_PERCENT  # integers: no rounding at the edge
+
+
+def _standing(used: int, limit: int | None, enforcement: str | None) -> Standing:
+    if limit is None:
+        return Standing.CLEAR
+    if enforcement == Enforcement.HARD and used >= limit:
+        return Standing.BLOCKED
+    if used > limit:
+        return Standing.OVER
+    return Standing.NEAR if _is_near(used, limit) else Standing.CLEAR
 
 
 @dataclass(frozen=True)
 class LimitChange:
-    """A plan limit made tighter: lower, finite where it was unlimited (None), or hard
-    where it was soft."""
+    """A plan limit this save changes. ``None`` is unlimited (or no limit row at all)."""
 
     metric: Metric
     old_limit: int | None
-    new_limit: int
+    new_limit: int | None
     old_enforcement: str | None
-    new_enforcement: str
+    new_enforcement: str | None
+
+    @property
+    def tightens(self) -> bool:
+        """Lower, finite where it was unlimited, or hard where it was soft."""
+        if self.new_limit is None:
+            return False
+        return (
+            self.old_limit is None
+            or self.new_limit < self.old_limit
+            or (
+                self.old_enforcement == Enforcement.SOFT
+                and self.new_enforcement == Enforcement.HARD
+            )
+        )
+
+    @property
+    def loosens(self) -> bool:
+        """Higher, unlimited where it was finite, or soft where it was hard."""
+        if self.old_limit is None or self.tightens:
+            return False
+        return (
+            self.new_limit is None
+            or self.new_limit > self.old_limit
+            or (
+                self.old_enforcement == Enforcement.HARD
+                and self.new_enforcement == Enforcement.SOFT
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -132,37 +229,55 @@ class ImpactRow:
     name: str
     slug: str
     used: int
-    limit: int
+    limit: int | None  # the new limit
+    old_limit: int | None = None
+    before: Standing = Standing.CLEAR  # against the old limit
+    after: Standing = Standing.CLEAR  # against the new limit
 
     @property
     def is_over(self) -> bool:
-        return self.used > self.limit
+        return self.limit is not None and self.used > self.limit
 
     @property
     def percent(self) -> int | None:
         return self.used * 100 // self.limit if self.limit else None
 
+    @property
+    def old_percent(self) -> int | None:
+        return self.used * 100 // self.old_limit if self.old_limit else None
+
 
 @dataclass(frozen=True)
 class MetricImpact:
-    """What one tightened limit does to the workspaces on the plan."""
+    """What one changed limit does to the workspaces on the plan.
+
+    A tightened limit lists the workspaces over it or within 80 % of it; a loosened one lists
+    the workspaces it frees: blocked, over or near the old limit and better off under the
+    new one. Counts are over all of them; ``rows`` are one page of them, the most affected
+    first."""
 
     metric: str
     name: str
     unit: str
     old_limit: int | None
-    new_limit: int
+    new_limit: int | None
     old_enforcement: str | None
-    new_enforcement: str
+    new_enforcement: str | None
+    loosens: bool
     counted: int  # workspaces on the plan whose limit comes from the plan
     overridden: int  # workspaces on the plan with an active override for the metric
     over: int  # used > new limit
     near: int  # used >= 80 % of the new limit, not over
-    rows: tuple[ImpactRow, ...]  # the over and near ones, the most affected first, capped
+    was_affected: int  # blocked, over or within 80 % of the old limit
+    freed: int  # of those, better off under the new limit (loosened limits only)
+    rows: tuple[ImpactRow, ...]  # one page of the listed workspaces
+    page: int = 1
+    pages: int = 1
 
     @property
     def affected(self) -> int:
-        return self.over + self.near
+        """The workspaces listed: freed ones for a loosened limit, over or near otherwise."""
+        return self.freed if self.loosens else self.over + self.near
 
     @property
     def now_hard(self) -> bool:
@@ -170,24 +285,51 @@ class MetricImpact:
         return self.old_enforcement == Enforcement.SOFT and self.new_enforcement == Enforcement.HARD
 
     @property
-    def more(self) -> int:
-        """Affected workspaces beyond the listed rows."""
-        return self.affected - len(self.rows)
+    def now_soft(self) -> bool:
+        """Hard before, soft now: what is over the limit is warned, no longer blocked."""
+        return self.old_enforcement == Enforcement.HARD and self.new_enforcement == Enforcement.SOFT
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row among all listed, from 1."""
+        return (self.page - 1) * IMPACT_PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
 
     @property
     def summary(self) -> str:
+        if self.loosens:
+            new = "unlimited" if self.new_limit is None else f"{self.new_limit:,}"
+            return (
+                f"{self.name}: {self.freed} freed by the new limit of {new}, of "
+                f"{self.was_affected} blocked, over or within {NEAR_LIMIT_PERCENT}% of the "
+                f"old limit of {self.old_limit:,}"
+            )
         return (
             f"{self.name}: {self.over} over, {self.near} within {NEAR_LIMIT_PERCENT}% "
-            f"of the new limit of {self.new_limit}"
+            f"of the new limit of {self.new_limit:,}"
         )
 
 
 @dataclass(frozen=True)
 class LimitImpact:
-    """The impact preview of a plan edit: one entry per tightened limit."""
+    """The impact preview of a plan edit: one entry per changed limit that affects anyone
+    or could (tightened and loosened), with totals over all the workspaces."""
 
     metrics: tuple[MetricImpact, ...]
-    confirmed: bool = False
+    workspaces_affected: int = 0  # distinct workspaces over or near a tightened limit
+    workspaces_freed: int = 0  # distinct workspaces freed by a loosened limit
+    held: bool = False  # the save waits for the admin: shown, not yet confirmed
+
+    @property
+    def tightened(self) -> tuple[MetricImpact, ...]:
+        return tuple(m for m in self.metrics if not m.loosens)
+
+    @property
+    def loosened(self) -> tuple[MetricImpact, ...]:
+        return tuple(m for m in self.metrics if m.loosens)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -197,26 +339,34 @@ class LimitImpact:
     def signature(self) -> str:
         """Names the reviewed changes: a confirmation counts only for the limits it was
         given for, not for values edited after the preview was shown."""
-        return ";".join(f"{m.metric}={m.new_limit}:{m.new_enforcement}" for m in self.metrics)
+        return ";".join(
+            f"{m.metric}={'unlimited' if m.new_limit is None else m.new_limit}:"
+            f"{m.new_enforcement or '-'}"
+            for m in self.metrics
+        )
 
     @property
     def summary(self) -> str:
         return "; ".join(m.summary for m in self.metrics if m.affected)
 
 
-def _is_near(used: int, limit: int) -> bool:
-    return used * 100 >= limit * NEAR_LIMIT_PERCENT  # integers: no rounding at the edge
-
-
 def limit_change_impact(
-    *, plan: Plan, changes: list[LimitChange], now: datetime | None = None
+    *,
+    plan: Plan,
+    changes: list[LimitChange],
+    pages: Mapping[str, int | str] | None = None,
+    now: datetime | None = None,
 ) -> LimitImpact:
-    """For the workspaces on ``plan`` without an active override of the metric, how many
-    use more than each new limit and how many are within 80 % of it, and which.
+    """For the workspaces on ``plan`` without an active override of the metric, what each
+    changed limit does: for a tightened one, how many use more than the new limit and how
+    many are within 80 % of it; for a loosened one, how many it frees. Lists them
+    ``IMPACT_PAGE_SIZE`` at a time, the page of each metric chosen by ``pages``.
 
-    Set-based: one query for the subscribers, one for their overrides, the usage of each
-    metric for all of them at once, and one for the names of the listed workspaces."""
+    Set-based, whatever the number of workspaces: one query for the subscribers, one for
+    their overrides, the usage of each metric for all of them at once, and one for the names
+    of the workspaces on the pages shown."""
     now = now or timezone.now()
+    pages = pages or {}
     subscribers = list(
         Subscription.objects.filter(plan=plan).values_list("workspace_id", flat=True)
     )
@@ -230,13 +380,32 @@ def limit_change_impact(
         .distinct()
     )
     impacts = []
+    affected: set[int] = set()
+    freed_anywhere: set[int] = set()
     for change in changes:
         key, limit = change.metric.key, change.new_limit
         counted = [w for w in subscribers if (w, key) not in overridden]
         usage = usage_by_workspace(metric=key, workspace_ids=counted, now=now) if counted else {}
-        over = [(w, used) for w, used in usage.items() if used > limit]
-        near = [(w, used) for w, used in usage.items() if used <= limit and _is_near(used, limit)]
-        most_affected_first = sorted(over, key=_by_usage) + sorted(near, key=_by_usage)
+        after = {w: _standing(used, limit, change.new_enforcement) for w, used in usage.items()}
+        over = [(w, used) for w, used in usage.items() if limit is not None and used > limit]
+        near = [
+            (w, used)
+            for w, used in usage.items()
+            if limit is not None and used <= limit and _is_near(used, limit)
+        ]
+        before = {
+            w: _standing(used, change.old_limit, change.old_enforcement)
+            for w, used in usage.items()
+        }
+        was_affected = [w for w, standing in before.items() if standing > Standing.CLEAR]
+        freed = [(w, usage[w]) for w in was_affected if after[w] < before[w]]
+        if change.loosens:
+            listed = sorted(freed, key=_by_usage)
+            freed_anywhere.update(w for w, _ in freed)
+        else:
+            listed = sorted(over, key=_by_usage) + sorted(near, key=_by_usage)
+            affected.update(w for w, _ in listed)
+        page = Paginator(listed, IMPACT_PAGE_SIZE).get_page(pages.get(key))
         impacts.append(
             MetricImpact(
                 metric=key,
@@ -246,22 +415,36 @@ def limit_change_impact(
                 new_limit=limit,
                 old_enforcement=change.old_enforcement,
                 new_enforcement=change.new_enforcement,
+                loosens=change.loosens,
                 counted=len(counted),
                 overridden=len(subscribers) - len(counted),
                 over=len(over),
                 near=len(near),
+                was_affected=len(was_affected),
+                freed=len(freed),
                 rows=tuple(
-                    ImpactRow(workspace_id=w, name="", slug="", used=used, limit=limit)
-                    for w, used in most_affected_first[:IMPACT_ROWS_SHOWN]
+                    ImpactRow(
+                        workspace_id=w,
+                        name="",
+                        slug="",
+                        used=used,
+                        limit=limit,
+                        old_limit=change.old_limit,
+                        before=before[w],
+                        after=after[w],
+                    )
+                    for w, used in page.object_list
                 ),
+                page=page.number,
+                pages=page.paginator.num_pages,
             )
         )
 
-    # Names only for the listed rows, in one query for all metrics.
-    listed = {r.workspace_id for impact in impacts for r in impact.rows}
+    # Names only for the rows shown, in one query for all metrics.
+    shown = {r.workspace_id for impact in impacts for r in impact.rows}
     names = {
         pk: {"name": name, "slug": slug}
-        for pk, name, slug in Workspace.objects.filter(pk__in=listed).values_list(
+        for pk, name, slug in Workspace.objects.filter(pk__in=shown).values_list(
             "pk", "name", "slug"
         )
     }
@@ -272,7 +455,9 @@ def limit_change_impact(
                 rows=tuple(replace(r, **names.get(r.workspace_id, {})) for r in impact.rows),
             )
             for impact in impacts
-        )
+        ),
+        workspaces_affected=len(affected),
+        workspaces_freed=len(freed_anywhere),
     )
 
 
@@ -281,64 +466,104 @@ def _by_usage(row: tuple[int, int]) -> tuple[int, int]:
     return -used, workspace_id
 
 
-class PlanLimitFormSet(BaseInlineFormSet):
-    """The limits of a plan. A change that tightens a limit is first checked against the
-    plan's subscribers: if any use more than the new limit, or 80 % of it or more, nothing is
-    saved until the admin confirms, having seen the impact (``self.impact``)."""
+class PlanLimitFormSet(LabelledInlineFormSet):
+    """The limits of a plan. A change of a limit that affects the plan's subscribers is
+    first previewed (``self.impact``): tightening one that some use more than, or 80 % of
+    it or more; loosening one that frees some (blocked, over or near the old limit). Nothing
+    is saved until the admin confirms the changes previewed."""
 
+    row_noun = "limit"
     impact: LimitImpact | None = None
 
-    def tightened(self) -> list[LimitChange]:
-        """The limits this save makes tighter, from the validated forms: lower, finite where
-        they were unlimited or missing, or hard where they were soft."""
+    def row_name(self, form: forms.ModelForm) -> str | None:
+        return form.instance.metric.name if form.instance.metric_id else None
+
+    def limit_changes(self) -> list[LimitChange]:
+        """The limits this save makes tighter or looser, from the validated forms, by metric.
+        A removed limit row, or an emptied limit, is unlimited."""
         before = {
-            form.initial["metric"]: (form.initial["limit"], form.initial["enforcement"])
+            form.initial["metric"]: (form.initial.get("limit"), form.initial.get("enforcement"))
             for form in self.initial_forms
+            if form.initial.get("metric")
         }
-        changes = []
+        after, metrics = {}, {}
         for form in self.forms:
             data = getattr(form, "cleaned_data", None) or {}
-            metric, limit, enforcement = (
-                data.get("metric"),
-                data.get("limit"),
-                data.get("enforcement"),
-            )
-            if metric is None or limit is None or (self.can_delete and data.get("DELETE")):
+            metric = data.get("metric")
+            if metric is None or (self.can_delete and data.get("DELETE")):
                 continue
-            old_limit, old_enforcement = before.get(metric.key, (None, None))
-            if (
-                old_limit is None
-                or limit < old_limit
-                or (old_enforcement == Enforcement.SOFT and enforcement == Enforcement.HARD)
-            ):
-                changes.append(
-                    LimitChange(
-                        metric=metric,
-                        old_limit=old_limit,
-                        new_limit=limit,
-                        old_enforcement=old_enforcement,
-                        new_enforcement=enforcement,
-                    )
-                )
-        return sorted(changes, key=lambda change: change.metric.key)
+            after[metric.key] = (data.get("limit"), data.get("enforcement"))
+            metrics[metric.key] = metric
+        if gone := before.keys() - metrics.keys():  # rows removed or moved to another metric
+            metrics |= Metric.objects.in_bulk(gone, field_name="key")
+        changes = [
+            LimitChange(
+                metric=metrics[key],
+                old_limit=old[0],
+                new_limit=new[0],
+                old_enforcement=old[1],
+                new_enforcement=new[1],
+            )
+            for key in sorted(before.keys() | after.keys())
+            if (old := before.get(key, (None, None))) != (new := after.get(key, (None, None)))
+        ]
+        return [change for change in changes if change.tightens or change.loosens]
+
+    def pages_requested(self, changes: list[LimitChange]) -> dict[str, str]:
+        """The page of each metric's list being looked at: kept in hidden fields, moved by
+        the pager buttons (``<metric>:<page>``)."""
+        pages = {
+            change.metric.key: self.data.get(f"{IMPACT_PAGE_FIELD}_{change.metric.key}", "1")
+            for change in changes
+        }
+        metric, _, page = self.data.get(IMPACT_PAGE_FIELD, "").partition(":")
+        if metric in pages:
+            pages[metric] = page
+        return pages
 
     def clean(self) -> None:
         super().clean()
         if self.instance.pk is None or any(self.errors):
             return  # a new plan has no subscribers; fix the other errors first
-        changes = self.tightened()
+        changes = self.limit_changes()
         if not changes:
             return
-        impact = limit_change_impact(plan=self.instance, changes=changes)
-        confirmed = self.data.get(CONFIRM_IMPACT_FIELD) == impact.signature
-        self.impact = replace(impact, confirmed=confirmed)
-        if impact.needs_confirmation and not confirmed:
+        impact = limit_change_impact(
+            plan=self.instance, changes=changes, pages=self.pages_requested(changes)
+        )
+        paging = IMPACT_PAGE_FIELD in self.data  # looking through the list, not saving
+        confirmed = not paging and self.data.get(CONFIRM_IMPACT_FIELD) == impact.signature
+        held = paging or (impact.needs_confirmation and not confirmed)
+        self.impact = replace(impact, held=held)
+        if held:
             raise ValidationError(
                 f"These limit changes affect workspaces on this plan ({impact.summary}). "
-                "Nothing has been saved: review the impact at the top of the page, tick “I "
-                "have reviewed the impact of these limit changes” and save again.",
-                code="impact_not_confirmed",
+                "Nothing has been saved yet: review the impact at the top of the page and "
+                "confirm it.",
+                code=IMPACT_STEP,
             )
+
+
+def without_impact_step(errors: ErrorList) -> ErrorList:
+    """``errors`` without the one that holds a save for the impact preview: that is a step
+    of the edit, shown as the preview, not an error to correct."""
+    shown = ErrorList(
+        [
+            error
+            for error in errors.data
+            if not (isinstance(error, ValidationError) and error.code == IMPACT_STEP)
+        ],
+        renderer=errors.renderer,
+    )
+    shown.error_class = errors.error_class
+    return shown
+
+
+class PlanFeatureFormSet(LabelledInlineFormSet):
+    row_noun = "feature"
+
+    def row_name(self, form: forms.ModelForm) -> str | None:
+        return form.instance.feature.name if form.instance.feature_id else None
 
 
 # Overrides and plan moves -----------------------------------------------------------------

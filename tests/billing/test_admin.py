@@ -2,6 +2,7 @@
 overrides and subscriptions, driven through real POSTs of the admin's forms."""
 
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django import forms
@@ -15,6 +16,7 @@ from accounts import services as accounts_services
 from accounts.models import AuditEvent
 from accounts.roles import BILLING_ADMINS, SALES
 from billing import entitlements
+from billing.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD, IMPACT_PAGE_SIZE
 from billing.models import Plan, PlanLimit, Price, Subscription, WorkspaceOverride
 from billing.services import override_grant, plan_snapshot
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
@@ -116,6 +118,32 @@ def edit_plan(client, code: str, change) -> tuple[object, dict]:
 
 def set_limit(data: dict, metric: str, limit) -> None:
     data[f"limits-{row(data, 'limits', 'metric', metric)}-limit"] = limit
+
+
+def confirm_button(response) -> tuple[dict, str] | None:
+    """The preview's (first) confirm button: its attributes and its text."""
+
+    class Finder(HTMLParser):
+        button: dict | None = None
+        text = ""
+        inside = False
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "button" and attrs.get("name") == CONFIRM_IMPACT_FIELD and not self.button:
+                self.button, self.inside = attrs, True
+
+        def handle_endtag(self, tag):
+            if tag == "button":
+                self.inside = False
+
+        def handle_data(self, data):
+            if self.inside:
+                self.text += data
+
+    finder = Finder()
+    finder.feed(response.text)
+    return (finder.button, finder.text.strip()) if finder.button else None
 
 
 def limit_of(code: str, metric: str) -> int | None:
@@ -260,7 +288,7 @@ def test_lowering_a_limit_shows_who_is_over_or_near_and_saves_nothing(
     assert "Full House" in response.text
     assert nearly.slug in response.text
     assert "Roomy" not in response.text
-    assert "I have reviewed the impact of these limit changes" in response.text
+    assert confirm_button(response) is not None
     assert limit_of("free", "seats") == 3
     assert not plan_audit_events().exists()
 
@@ -307,11 +335,11 @@ def test_workspaces_with_an_override_for_the_metric_are_not_counted(
     assert limit_of("free", "seats") == 3
 
 
-def test_raising_a_limit_saves_without_asking(billing_client, free_workspaces):
-    response, _ = edit_plan(billing_client, "free", lambda d: set_limit(d, "seats", 5))
+def test_raising_a_limit_that_frees_nobody_saves_without_asking(billing_client, free_workspaces):
+    response, _ = edit_plan(billing_client, "free", lambda d: set_limit(d, "projects", 5))
 
     assert response.status_code == 302
-    assert limit_of("free", "seats") == 5
+    assert limit_of("free", "projects") == 5
 
 
 def test_setting_a_limit_where_there_was_none_is_previewed(billing_client, owner, workspace):
@@ -334,10 +362,11 @@ def test_making_a_soft_limit_hard_is_previewed(billing_client, free_workspaces):
             {f"limits-{row(d, 'limits', 'metric', 'seats')}-enforcement": enforcement}
         )
 
-    softened, _ = edit_plan(billing_client, "free", make("soft"))
+    softened, data = edit_plan(billing_client, "free", make("soft"))  # frees Full House
+    data[CONFIRM_IMPACT_FIELD] = softened.context["limit_impact"].signature
+    assert billing_client.post(plan_url("free"), data).status_code == 302
     response, _ = edit_plan(billing_client, "free", make("hard"))
 
-    assert softened.status_code == 302
     assert response.status_code == 200
     impact = response.context["limit_impact"].metrics[0]
     assert (impact.old_limit, impact.new_limit, impact.now_hard) == (3, 3, True)
@@ -346,33 +375,284 @@ def test_making_a_soft_limit_hard_is_previewed(billing_client, free_workspaces):
     assert PlanLimit.objects.get(plan__code="free", metric_id="seats").enforcement == "soft"
 
 
-def test_the_impact_list_is_capped_and_says_how_many_more(
-    billing_client, free_workspaces, monkeypatch
+def test_the_confirm_button_comes_first_with_the_totals_before_the_list(
+    billing_client, free_workspaces
 ):
-    monkeypatch.setattr("billing.forms.IMPACT_ROWS_SHOWN", 1)
-
     response, _ = edit_plan(billing_client, "free", lambda d: set_limit(d, "seats", 2))
 
-    assert [r.name for r in response.context["limit_impact"].metrics[0].rows] == ["Full House"]
-    assert "and 1 more not listed" in response.text
+    preview = response.text[response.text.index('id="limit-impact"') :]
+    totals = preview.index("Seats: 1 over, 1 within 80% of the new limit of 2")
+    confirm = preview.index(f'name="{CONFIRM_IMPACT_FIELD}"')
+    first_listed = preview.index("Full House")
+    assert totals < confirm < preview.index("<table") < first_listed
+    assert "2 workspaces</strong> over or within 80% of a lowered limit" in preview[:confirm]
+    button, text = confirm_button(response)
+    assert button["type"] == "submit"
+    assert button["value"] == response.context["limit_impact"].signature
+    assert text == "Confirm and save these limit changes"
 
 
-def test_the_impact_preview_does_not_query_per_workspace(billing_client, free_workspaces):
-    def preview_queries() -> int:
-        url = plan_url("free")
-        data = form_data(billing_client.get(url))
+def test_the_preview_is_a_step_not_an_error(billing_client, free_workspaces):
+    response, _ = edit_plan(billing_client, "free", lambda d: set_limit(d, "seats", 2))
+
+    assert response.status_code == 200
+    assert response.context["limit_impact"].held
+    assert "Please correct" not in response.text
+    assert 'class="errornote"' not in response.text
+    assert 'class="errorlist' not in response.text
+    assert "<title>Error:" not in response.text
+    assert not response.context["errors"]
+
+
+def test_a_real_error_beside_the_preview_is_still_reported(billing_client, free_workspaces):
+    def change(data):
         set_limit(data, "seats", 2)
-        with CaptureQueriesContext(connection) as queries:
-            response = billing_client.post(url, data)
+        data["name"] = ""
+
+    response, _ = edit_plan(billing_client, "free", change)
+
+    assert response.status_code == 200
+    assert "Please correct the error below." in response.text
+    assert len(response.context["errors"]) == 1
+    assert response.context["limit_impact"].held
+    assert limit_of("free", "seats") == 3
+    assert Plan.objects.get(code="free").name == "Free"
+
+
+def _workspaces_on_free(count: int) -> None:
+    """``count`` more workspaces on Free, one seat used each (their owner)."""
+    for _ in range(count):
+        WorkspaceFactory()
+
+
+def preview_seats_at_one(client, **extra) -> object:
+    """Lower Free's 3 seats to 1 (each workspace's owner is then at the limit) and post it,
+    with ``extra`` (a pager button, a confirmation) added."""
+    url = plan_url("free")
+    data = form_data(client.get(url))
+    set_limit(data, "seats", 1)
+    return client.post(url, data | extra)
+
+
+def test_the_affected_workspaces_are_listed_a_page_at_a_time_with_totals_over_all(
+    billing_client,
+):
+    _workspaces_on_free(120)
+
+    first = preview_seats_at_one(billing_client)
+    last = preview_seats_at_one(billing_client, **{IMPACT_PAGE_FIELD: "seats:3"})
+
+    impact = first.context["limit_impact"].metrics[0]
+    assert (impact.near, impact.affected, impact.page, impact.pages) == (120, 120, 1, 3)
+    assert len(impact.rows) == IMPACT_PAGE_SIZE == 50
+    assert "Seats: 0 over, 120 within 80% of the new limit of 1" in first.text
+    assert "1\N{EN DASH}50 of 120 (page 1 of 3)" in first.text
+    assert f'name="{IMPACT_PAGE_FIELD}" value="seats:2">Next page' in first.text
+    on_last = last.context["limit_impact"].metrics[0]
+    assert (on_last.page, len(on_last.rows), on_last.near) == (3, 20, 120)
+    assert "101\N{EN DASH}120 of 120 (page 3 of 3)" in last.text
+    assert {r.workspace_id for r in impact.rows}.isdisjoint(r.workspace_id for r in on_last.rows)
+    assert limit_of("free", "seats") == 3
+
+
+def test_paging_through_the_preview_never_saves(billing_client):
+    _workspaces_on_free(2)
+    preview = preview_seats_at_one(billing_client)
+    signature = preview.context["limit_impact"].signature
+
+    response = preview_seats_at_one(
+        billing_client, **{IMPACT_PAGE_FIELD: "seats:1", CONFIRM_IMPACT_FIELD: signature}
+    )
+
+    assert response.status_code == 200
+    assert response.context["limit_impact"].held
+    assert limit_of("free", "seats") == 3
+
+
+@pytest.mark.parametrize("page", ["seats:abc", "seats:999", "seats:-1", "bananas:2", ":"])
+def test_a_bad_page_number_shows_a_page_that_exists(billing_client, page):
+    _workspaces_on_free(3)
+
+    response = preview_seats_at_one(billing_client, **{IMPACT_PAGE_FIELD: page})
+
+    assert response.status_code == 200
+    impact = response.context["limit_impact"].metrics[0]
+    assert (impact.page, impact.pages, len(impact.rows)) == (1, 1, 3)
+    assert limit_of("free", "seats") == 3
+
+
+def test_the_preview_queries_do_not_grow_with_the_number_of_workspaces(billing_client):
+    def queries(count: int) -> int:
+        _workspaces_on_free(count)
+        with CaptureQueriesContext(connection) as captured:
+            response = preview_seats_at_one(billing_client, **{IMPACT_PAGE_FIELD: "seats:2"})
         assert response.context["limit_impact"].needs_confirmation
-        return len(queries)
+        return len(captured)
 
-    few = preview_queries()
-    for n in range(4):
-        workspace = WorkspaceFactory()
-        add_member(workspace, f"extra{n}@example.com")
+    with_10 = queries(10)
+    with_120 = queries(110)
 
-    assert preview_queries() == few
+    assert with_120 == with_10
+
+
+def test_confirming_a_paginated_preview_saves_the_limit(billing_client):
+    _workspaces_on_free(60)
+    preview = preview_seats_at_one(billing_client)
+
+    response = preview_seats_at_one(
+        billing_client, **{CONFIRM_IMPACT_FIELD: preview.context["limit_impact"].signature}
+    )
+
+    assert response.status_code == 302
+    assert limit_of("free", "seats") == 1
+    event = plan_audit_events().get()
+    assert event.after["limits"]["seats"] == {"limit": 1, "enforcement": "hard"}
+
+
+# The preview of a loosened limit ------------------------------------------------------------
+
+
+def test_raising_a_limit_previews_the_workspaces_it_frees_and_saves_once_confirmed(
+    billing_client, free_workspaces
+):
+    full, _, _ = free_workspaces  # 3 of 3 seats: blocked; the others are below 80 %
+    url = plan_url("free")
+
+    preview, data = edit_plan(billing_client, "free", lambda d: set_limit(d, "seats", 5))
+
+    assert preview.status_code == 200
+    impact = preview.context["limit_impact"].metrics[0]
+    assert impact.loosens
+    assert (impact.old_limit, impact.new_limit, impact.was_affected, impact.freed) == (3, 5, 1, 1)
+    assert [(r.name, r.used, r.before.name, r.after.name) for r in impact.rows] == [
+        ("Full House", 3, "BLOCKED", "CLEAR")
+    ]
+    assert "Seats: 1 freed by the new limit of 5, of 1 blocked, over or within 80%" in (
+        preview.text
+    )
+    assert "Nearly There" not in preview.text
+    assert "Please correct" not in preview.text
+    assert limit_of("free", "seats") == 3
+
+    data[CONFIRM_IMPACT_FIELD] = preview.context["limit_impact"].signature
+    response = billing_client.post(url, data)
+
+    assert response.status_code == 302
+    assert limit_of("free", "seats") == 5
+    assert check(full, "seats").status == LimitStatus.ALLOWED
+
+
+def test_removing_a_limit_previews_who_it_frees(billing_client, free_workspaces):
+    def remove_seats(data):
+        data[f"limits-{row(data, 'limits', 'metric', 'seats')}-DELETE"] = "on"
+
+    response, _ = edit_plan(billing_client, "free", remove_seats)
+
+    assert response.status_code == 200
+    impact = response.context["limit_impact"].metrics[0]
+    assert (impact.metric, impact.new_limit, impact.freed) == ("seats", None, 1)
+    assert [r.name for r in impact.rows] == ["Full House"]
+    assert "3 → unlimited" in response.text
+    assert PlanLimit.objects.filter(plan__code="free", metric_id="seats").exists()
+
+
+def test_making_a_hard_limit_soft_previews_the_blocked_workspaces_it_frees(
+    billing_client, free_workspaces
+):
+    def soften(data):
+        data[f"limits-{row(data, 'limits', 'metric', 'seats')}-enforcement"] = "soft"
+
+    response, _ = edit_plan(billing_client, "free", soften)
+
+    impact = response.context["limit_impact"].metrics[0]
+    assert (impact.now_soft, impact.freed) == (True, 1)
+    assert [(r.name, r.before.name, r.after.name) for r in impact.rows] == [
+        ("Full House", "BLOCKED", "NEAR")
+    ]
+    assert "hard → soft: warns instead of blocking" in response.text
+    assert PlanLimit.objects.get(plan__code="free", metric_id="seats").enforcement == "hard"
+
+
+def test_one_preview_covers_a_tightened_and_a_loosened_limit(
+    billing_client, owner, workspace, free_workspaces
+):
+    for name in ("Alpha", "Beta"):
+        accounts_services.project_create(workspace=workspace, name=name, actor=owner)
+
+    def change(data):
+        set_limit(data, "seats", 5)  # frees Full House
+        set_limit(data, "projects", 2)  # Northwind's 2 projects: at the new limit
+
+    preview, data = edit_plan(billing_client, "free", change)
+
+    limit_impact = preview.context["limit_impact"]
+    assert [m.metric for m in limit_impact.tightened] == ["projects"]
+    assert [m.metric for m in limit_impact.loosened] == ["seats"]
+    assert (limit_impact.workspaces_affected, limit_impact.workspaces_freed) == (1, 1)
+    assert limit_impact.signature == "projects=2:hard;seats=5:hard"
+
+    data[CONFIRM_IMPACT_FIELD] = limit_impact.signature
+    assert billing_client.post(plan_url("free"), data).status_code == 302
+    assert (limit_of("free", "seats"), limit_of("free", "projects")) == (5, 2)
+
+
+# Accessible names of the inline fields ---------------------------------------------------
+
+
+class _Fields(HTMLParser):
+    """The form fields of a page with their accessible names: the text of their <label>, or
+    their aria-label; and the ids that elements have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[dict] = []
+        self.labels: dict[str, str] = {}
+        self.ids: set[str] = set()
+        self._label_for: str | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "label":
+            self._label_for = attrs.get("for")
+            self.labels.setdefault(self._label_for, "")
+        elif tag in {"input", "select", "textarea"} and attrs.get("type") != "hidden":
+            self.fields.append(attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self._label_for = None
+
+    def handle_data(self, data: str) -> None:
+        if self._label_for is not None:
+            self.labels[self._label_for] += data
+
+    def name_of(self, field: dict) -> str:
+        return (field.get("aria-label") or self.labels.get(field.get("id"), "")).strip()
+
+
+def test_every_inline_field_of_the_plan_page_is_named_for_its_field_and_row(billing_client):
+    response = billing_client.get(plan_url("pro"))
+    page = _Fields()
+    page.feed(response.text)
+
+    inline = [
+        f for f in page.fields if f.get("name", "").startswith(("prices-", "limits-", "features-"))
+    ]
+    names = {f["name"]: page.name_of(f) for f in inline}
+    assert {name.split("-")[0] for name in names} == {"prices", "limits", "features"}
+    assert [name for name, label in names.items() if not label] == []
+    limits = response.context["inline_admin_formsets"][1].formset
+    api_calls = next(f.prefix for f in limits.forms if f.instance.metric_id == "api_calls")
+    assert names[f"{api_calls}-limit"] == "Limit for API calls"
+    assert names[f"{api_calls}-DELETE"] == "Delete the limit for API calls"
+    assert names["prices-0-amount_cents"] == "Amount (cents) for the monthly USD price"
+    assert names["limits-__prefix__-limit"] == "Limit for new limit"
+    assert any(label.startswith("Enabled for ") for label in names.values())
+    described = [f["aria-describedby"] for f in inline if f.get("aria-describedby")]
+    assert described
+    assert [ref for ref in described if ref not in page.ids] == []
 
 
 # Bad input ---------------------------------------------------------------------------------
