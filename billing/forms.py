@@ -268,8 +268,8 @@ class MetricImpact:
     overridden: int  # workspaces on the plan with an active override for the metric
     over: int  # used > new limit
     near: int  # used >= 80 % of the new limit, not over
-    was_affected: int  # blocked, over or within 80 % of the old limit
-    freed: int  # of those, better off under the new limit (loosened limits only)
+    was_affected: int  # loosened: blocked, over or within 80 % of the old limit
+    freed: int  # loosened: of those, the ones better off under the new limit
     rows: tuple[ImpactRow, ...]  # one page of the listed workspaces
     page: int = 1
     pages: int = 1
@@ -397,9 +397,10 @@ def limit_change_impact(
             w: _standing(used, change.old_limit, change.old_enforcement)
             for w, used in usage.items()
         }
-        was_affected = [w for w, standing in before.items() if standing > Standing.CLEAR]
-        freed = [(w, usage[w]) for w in was_affected if after[w] < before[w]]
+        was_affected, freed = [], []
         if change.loosens:
+            was_affected = [w for w, standing in before.items() if standing > Standing.CLEAR]
+            freed = [(w, usage[w]) for w in was_affected if after[w] < before[w]]
             listed = sorted(freed, key=_by_usage)
             freed_anywhere.update(w for w, _ in freed)
         else:

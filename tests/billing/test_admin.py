@@ -385,7 +385,7 @@ def test_the_confirm_button_comes_first_with_the_totals_before_the_list(
     confirm = preview.index(f'name="{CONFIRM_IMPACT_FIELD}"')
     first_listed = preview.index("Full House")
     assert totals < confirm < preview.index("<table") < first_listed
-    assert "2 workspaces</strong> over or within 80% of a lowered limit" in preview[:confirm]
+    assert "2 workspaces</strong> over or within 80% of a tightened limit" in preview[:confirm]
     button, text = confirm_button(response)
     assert button["type"] == "submit"
     assert button["value"] == response.context["limit_impact"].signature
