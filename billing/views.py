@@ -30,7 +30,7 @@ from billing import services
 from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
 from billing.forms_billing import CancelForm, SubscriptionChoiceForm
 from billing.models import Feature, Price, Subscription
-from billing.stripe.gateway import gateway
+from billing.stripe.gateway import billing_configured, demo_billing_active
 from usage.limits import usage_current
 from usage.models import Metric
 from usage.selectors import metric_definitions
@@ -418,7 +418,8 @@ def _billing_page(
         ],
         "error": error,
         "checkout_canceled": request.GET.get("checkout") == "canceled",
-        "local_gateway": gateway().local,
+        "local_gateway": demo_billing_active(),
+        "billing_configured": billing_configured(),
         "now": timezone.now(),
         "sales_email": settings.HANDOFF_SALES_EMAIL,
     }
