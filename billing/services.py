@@ -23,7 +23,13 @@ from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import AuditEvent, Membership, User, Workspace
-from billing.entitlements import LimitSpec, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    LimitSource,
+    LimitSpec,
+    PlanView,
+    catalog,
+    workspace_entitlements,
+)
 from billing.models import (
     Cancellation,
     Enforcement,
@@ -342,7 +348,7 @@ def subscription_fit_check(*, workspace: Workspace, price: Price, seats: int) ->
         plan_seats = target.get("seats")
         if plan_seats is None or plan_seats.limit is None or seats < plan_seats.limit:
             enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
-            target["seats"] = LimitSpec("seats", seats, enforcement, source="seats paid")
+            target["seats"] = LimitSpec("seats", seats, enforcement, source=LimitSource.SEATS_PAID)
     for override in current.overrides:  # overrides stay whatever the plan
         if override.metric:
             target[override.metric] = current.limits[override.metric]

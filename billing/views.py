@@ -187,6 +187,7 @@ class UsageRow:
     metric: Metric
     spec: LimitSpec
     used: int
+    plan_limit: int | None = None  # the plan's own limit (its cap), when ``spec`` is another
 
     @property
     def percent(self) -> int | None:
@@ -231,11 +232,13 @@ class OverrideRow:
 
 
 def _usage_rows(entitlements: Entitlements) -> list[UsageRow]:
+    plan_limits = entitlements.plan.limits
     return [
         UsageRow(
             metric=metric,
             spec=entitlements.limits[metric.key],
             used=usage_current(workspace_id=entitlements.workspace_id, metric=metric.key),
+            plan_limit=plan_limits[metric.key].limit if metric.key in plan_limits else None,
         )
         for metric in _metrics_in(set(entitlements.limits))
     ]
