@@ -157,14 +157,19 @@ def test_production_without_secret_key_refuses_to_start():
     assert "needs a long random SECRET_KEY" in result.stderr
 
 
-def test_production_without_a_webhook_secret_refuses_to_start():
-    # The development secret is published in the README: it must never guard production.
-    env = environment(DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48))
+@pytest.mark.parametrize("demo_billing", ["False", "True"])
+def test_production_without_a_webhook_secret_refuses_to_start(demo_billing):
+    # The development secret is published in the README: it must never guard production,
+    # not even a demo installation's offline gateway.
+    env = environment(
+        DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48), HANDOFF_DEMO_BILLING=demo_billing
+    )
 
     result = manage("check", env=env)
 
     assert result.returncode != 0
     assert "STRIPE_WEBHOOK_SECRET is not set" in result.stderr
+    assert "HANDOFF_DEMO_BILLING=True" in result.stderr  # what the offline gateway needs
 
 
 def test_embedded_default_is_sqlite_eager_celery_local_memory_cache_and_console_email():
