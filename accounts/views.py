@@ -140,12 +140,13 @@ def _members_page(
     seats = check(workspace, "seats", 1)  # members + pending invitations, against the limit
     if paywall is None and membership.can_manage:
         paywall = _paywall_at_limit(workspace, seats)
-    # Seats follow the team: on a per-seat paid plan, offer one more seat.
+    # Seats follow the team: when the seats paid are what is full, offer one more seat.
     seat_offer = None
     if (
         membership.can_manage
         and isinstance(paywall, LimitExceeded)
         and paywall.check.metric == "seats"
+        and paywall.check.seats_paid_reached
     ):
         seat_offer = billing_services.subscription_seat_offer(workspace=workspace)
     context = {

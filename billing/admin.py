@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from billing.entitlements import workspace_entitlements
 from billing.forms import (
     CONFIRM_IMPACT_FIELD,
     IMPACT_PAGE_FIELD,
@@ -46,6 +47,22 @@ from billing.services import (
 )
 
 HISTORY_SHOWN = 50
+
+
+def seats_granted_beyond_paid(workspace_id: int) -> str:
+    """The seats an override lets a per-seat workspace use beyond those it pays for, said
+    for staff (billing charges the seats paid); "" when there is no such gap."""
+    entitlements = workspace_entitlements(workspace_id=workspace_id)
+    grant = entitlements.seat_override
+    if grant is None:
+        return ""
+    usable = "unlimited seats" if grant.limit is None else f"{grant.limit:,} seats"
+    until = f" until {grant.expires_at:%b %-d, %Y}" if grant.expires_at else ""
+    return (
+        f"{usable} usable through an override ({grant.reason}){until}; billed for "
+        f"{entitlements.seats_paid}"
+    )
+
 
 # The catalog -------------------------------------------------------------------------------
 
@@ -257,10 +274,10 @@ class WorkspaceOverrideAdmin(admin.ModelAdmin):
     list_filter = ["metric", "feature"]
     search_fields = ["workspace__name", "workspace__slug", "reason"]
     autocomplete_fields = ["workspace"]
-    readonly_fields = ["granted_by", "created_at"]
+    readonly_fields = ["granted_by", "created_at", "seats_billed"]
     fieldsets = [
         (None, {"fields": ["workspace"]}),
-        ("A limit", {"fields": ["metric", "limit", "enforcement"]}),
+        ("A limit", {"fields": ["metric", "limit", "enforcement", "seats_billed"]}),
         ("Or a feature", {"fields": ["feature", "enabled"]}),
         (None, {"fields": ["reason", "expires_at", "granted_by", "created_at"]}),
     ]
@@ -279,6 +296,14 @@ class WorkspaceOverrideAdmin(admin.ModelAdmin):
     @admin.display(description="Active", boolean=True)
     def is_active(self, override: WorkspaceOverride) -> bool:
         return override.is_active(timezone.now())
+
+    @admin.display(description="Seats beyond those paid")
+    def seats_billed(self, override: WorkspaceOverride) -> str:
+        """A seat override raises what the workspace may use; billing still charges the
+        seats paid."""
+        if override.pk is None or override.metric_id != "seats":
+            return "—"
+        return seats_granted_beyond_paid(override.workspace_id) or "none: not above the seats paid"
 
     def save_model(self, request: HttpRequest, obj: WorkspaceOverride, form, change: bool) -> None:
         if change:
@@ -324,6 +349,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "workspace",
         "price",
         "seats",
+        "seats_beyond_paid",
         "status",
         "stripe_customer_id",
         "stripe_subscription_id",
@@ -345,12 +371,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
             *(["reason"] if movable else []),
             "price",
             "seats",
+            "seats_beyond_paid",
             "status",
             "stripe_customer_id",
             "stripe_subscription_id",
             "created_at",
             "updated_at",
         ]
+
+    @admin.display(description="Seats beyond those paid")
+    def seats_beyond_paid(self, obj: Subscription) -> str:
+        return seats_granted_beyond_paid(obj.workspace_id) or "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None):
         readonly = list(super().get_readonly_fields(request, obj))

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class BillingConfig(AppConfig):
@@ -8,3 +9,6 @@ class BillingConfig(AppConfig):
 
     def ready(self) -> None:
         from billing import signals  # noqa: F401 - connects the cache invalidation receivers
+        from billing.checks import billing_gateway_check
+
+        checks.register(billing_gateway_check, "billing")

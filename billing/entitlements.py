@@ -43,6 +43,16 @@ CATALOG_KEY = "billing:catalog"
 # Values -----------------------------------------------------------------------------------
 
 
+class LimitSource:
+    """Where an effective limit comes from: the plan's own limit (its cap), the seats a
+    per-seat subscription pays for (below the plan's seat cap), or an override granted to
+    the workspace (it replaces both; billing still charges the seats paid)."""
+
+    PLAN = "plan"
+    SEATS_PAID = "seats paid"
+    OVERRIDE = "override"
+
+
 @dataclass(frozen=True)
 class LimitSpec:
     """One effective limit. ``limit`` None means unlimited."""
@@ -50,7 +60,7 @@ class LimitSpec:
     metric: str
     limit: int | None
     enforcement: str
-    source: str = "plan"  # "plan", "seats paid" or "override"
+    source: str = LimitSource.PLAN
     expires_at: datetime | None = None
 
     @property
@@ -157,6 +167,18 @@ class Entitlements:
     def limit(self, metric: str) -> LimitSpec | None:
         return self.limits.get(metric)
 
+    @property
+    def seat_override(self) -> OverrideView | None:
+        """The override that lets the workspace use more seats than it pays for (the seat
+        limit in force is an override above ``seats_paid``), or None. Billing still charges
+        the seats paid: pages show the gap."""
+        spec = self.limits.get("seats")
+        if self.seats_paid is None or spec is None or spec.source != LimitSource.OVERRIDE:
+            return None
+        if spec.limit is not None and spec.limit <= self.seats_paid:
+            return None
+        return next((o for o in reversed(self.overrides) if o.metric == "seats"), None)
+
     def has_feature(self, feature: str) -> bool:
         return self.features.get(feature, False)
 
@@ -233,7 +255,9 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         plan_seats = limits.get("seats")
         enforcement = plan_seats.enforcement if plan_seats else "hard"
         if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
-            limits["seats"] = LimitSpec("seats", seats_paid, enforcement, source="seats paid")
+            limits["seats"] = LimitSpec(
+                "seats", seats_paid, enforcement, source=LimitSource.SEATS_PAID
+            )
     features = dict(plan.features)
 
     overrides = tuple(
@@ -253,7 +277,9 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
     )
     for o in overrides:  # later overrides win
         if o.metric:
-            limits[o.metric] = LimitSpec(o.metric, o.limit, o.enforcement, "override", o.expires_at)
+            limits[o.metric] = LimitSpec(
+                o.metric, o.limit, o.enforcement, LimitSource.OVERRIDE, o.expires_at
+            )
         else:
             features[o.feature] = o.enabled
     expiries = [o.expires_at for o in overrides if o.expires_at]

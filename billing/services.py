@@ -23,7 +23,13 @@ from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import AuditEvent, Membership, User, Workspace
-from billing.entitlements import LimitSpec, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    LimitSource,
+    LimitSpec,
+    PlanView,
+    catalog,
+    workspace_entitlements,
+)
 from billing.models import (
     Cancellation,
     Enforcement,
@@ -33,7 +39,7 @@ from billing.models import (
     Subscription,
     WorkspaceOverride,
 )
-from billing.stripe.gateway import ChangePreview, gateway
+from billing.stripe.gateway import ChangePreview, billing_configured, gateway
 from usage.limits import usage_current
 from usage.models import Metric
 
@@ -342,7 +348,7 @@ def subscription_fit_check(*, workspace: Workspace, price: Price, seats: int) ->
         plan_seats = target.get("seats")
         if plan_seats is None or plan_seats.limit is None or seats < plan_seats.limit:
             enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
-            target["seats"] = LimitSpec("seats", seats, enforcement, source="seats paid")
+            target["seats"] = LimitSpec("seats", seats, enforcement, source=LimitSource.SEATS_PAID)
     for override in current.overrides:  # overrides stay whatever the plan
         if override.metric:
             target[override.metric] = current.limits[override.metric]
@@ -400,8 +406,10 @@ def checkout_start(
     the URL to send the buyer to (Stripe Checkout, or the local checkout page). The buyer
     comes back to the billing page's "processing" step (``site_url``, by default
     ``HANDOFF_SITE_URL``); the webhooks then put the workspace on the plan. Owners and
-    admins only; at least as many seats as members and pending invitations."""
+    admins only; at least as many seats as members and pending invitations. Refused with
+    ``BillingNotConfigured`` (503) before anything else when there is no gateway."""
     _manager_require(workspace=workspace, actor=actor)
+    billing = gateway()
     seats = _seats_check(seats)
     subscription = Subscription.objects.select_related("price").get(workspace=workspace)
     if subscription.is_paid:
@@ -434,7 +442,7 @@ def checkout_start(
     cancel_url = (
         site + reverse("workspace_billing", kwargs={"workspace_slug": slug}) + "?checkout=canceled"
     )
-    started = gateway().checkout_start(
+    started = billing.checkout_start(
         workspace=workspace,
         price=price,
         seats=quantity,
@@ -454,6 +462,7 @@ def _live_subscription(workspace: Workspace) -> Subscription:
 
 
 def _change_check(*, workspace: Workspace, price: Price, seats: int) -> Subscription:
+    gateway()  # no gateway: refused (BillingNotConfigured) before anything is checked
     seats = _seats_check(seats)
     subscription = _live_subscription(workspace)
     plan = _price_check(price=price, currency=subscription.currency, current=subscription.price)
@@ -644,7 +653,9 @@ class SeatOffer:
 
 def subscription_seat_offer(*, workspace: Workspace) -> SeatOffer | None:
     """The one-seat-more offer, when the workspace pays per seat on a live subscription and
-    its plan allows another seat; else None."""
+    its plan allows another seat and a gateway can sell it; else None."""
+    if not billing_configured():
+        return None
     subscription = Subscription.objects.select_related("price", "plan").get(workspace=workspace)
     price = subscription.price
     if (

@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import StripeEvent, Subscription
 from billing.selectors import workspace_owner_emails
 from billing.stripe.client import StripeUnavailable
+from billing.stripe.gateway import billing_configured
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,9 @@ def stripe_reconcile() -> list[str]:
     undelivered events (``billing.reconcile.stripe_reconcile``)."""
     from billing.reconcile import stripe_reconcile as reconcile
 
+    if not billing_configured():
+        logger.warning("reconcile: billing is not configured (no gateway): nothing to do")
+        return []
     changes = reconcile()
     for change in changes:
         logger.info("reconcile: %s", change)

@@ -30,7 +30,7 @@ from billing import services
 from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
 from billing.forms_billing import CancelForm, SubscriptionChoiceForm
 from billing.models import Feature, Price, Subscription
-from billing.stripe.gateway import gateway
+from billing.stripe.gateway import billing_configured, demo_billing_active
 from usage.limits import usage_current
 from usage.models import Metric
 from usage.selectors import metric_definitions
@@ -187,6 +187,7 @@ class UsageRow:
     metric: Metric
     spec: LimitSpec
     used: int
+    plan_limit: int | None = None  # the plan's own limit (its cap), when ``spec`` is another
 
     @property
     def percent(self) -> int | None:
@@ -231,11 +232,13 @@ class OverrideRow:
 
 
 def _usage_rows(entitlements: Entitlements) -> list[UsageRow]:
+    plan_limits = entitlements.plan.limits
     return [
         UsageRow(
             metric=metric,
             spec=entitlements.limits[metric.key],
             used=usage_current(workspace_id=entitlements.workspace_id, metric=metric.key),
+            plan_limit=plan_limits[metric.key].limit if metric.key in plan_limits else None,
         )
         for metric in _metrics_in(set(entitlements.limits))
     ]
@@ -418,7 +421,8 @@ def _billing_page(
         ],
         "error": error,
         "checkout_canceled": request.GET.get("checkout") == "canceled",
-        "local_gateway": gateway().local,
+        "local_gateway": demo_billing_active(),
+        "billing_configured": billing_configured(),
         "now": timezone.now(),
         "sales_email": settings.HANDOFF_SALES_EMAIL,
     }

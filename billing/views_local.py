@@ -1,6 +1,7 @@
 """The offline gateway's stand-ins for Stripe's hosted pages: Checkout, the customer portal,
-hosted invoices, and a staff-only tool to move test clocks. All answer 404 when billing runs
-on Stripe, and each checks that the user manages the workspace the Stripe object belongs
+hosted invoices, and a staff-only tool to move test clocks. All answer 404 unless the
+offline gateway serves billing (not on Stripe, nor where billing is not configured), and
+each checks that the user manages the workspace the Stripe object belongs
 to (``accounts.selectors``' tenancy rule)."""
 
 from django.contrib import messages
@@ -13,15 +14,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import selectors as accounts_selectors
 from accounts.models import Membership
 from billing.forms_billing import CardForm
-from billing.stripe.gateway import gateway
+from billing.stripe.gateway import demo_billing_active
 
 
 def _local_gateway():
-    """The local gateway, or 404 when billing runs on Stripe."""
+    """The local gateway, or 404 unless offline demo billing serves this installation."""
     from billing.stripe.local import LocalGateway
 
-    if not gateway().local:
-        raise Http404("Billing runs on Stripe: there is no local gateway.")
+    if not demo_billing_active():
+        raise Http404("There is no local gateway: billing does not run offline here.")
     return LocalGateway()
 
 

@@ -170,8 +170,14 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Handoff <no-reply@handoff.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# Stripe keys; billing uses its offline gateway while STRIPE_SECRET_KEY is empty.
+# Billing takes payments through Stripe when STRIPE_SECRET_KEY is set.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Offline demo billing, no real money: without a Stripe key, the offline gateway plays
+# Stripe's part (test cards, simulated payments). On by default only while DEBUG is on (the
+# embedded default); in production only for a demo installation that sets it explicitly,
+# and every page then says payments are simulated. With neither, billing is not configured:
+# purchases are refused and `manage.py check` says so (billing.W001).
+HANDOFF_DEMO_BILLING = env.bool("HANDOFF_DEMO_BILLING", default=DEBUG)
 # The webhook endpoint accepts only events signed with this secret. The documented
 # development value exists only while DEBUG is on (the embedded default, where the offline
 # gateway signs with it): a published secret would let anyone forge billing events.
@@ -182,8 +188,8 @@ STRIPE_WEBHOOK_SECRET = env.str(
 if not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
         "STRIPE_WEBHOOK_SECRET is not set. With Stripe, copy the webhook endpoint's signing "
-        "secret (whsec_…) from the Stripe dashboard; with the offline gateway in production, "
-        "set a long random value of your own."
+        "secret (whsec_…) from the Stripe dashboard; with offline demo billing in production "
+        "(HANDOFF_DEMO_BILLING=True), set a long random value of your own."
     )
 # Tests point the Stripe client at a fake Stripe on 127.0.0.1 (HTTP-level interception).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

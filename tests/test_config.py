@@ -38,6 +38,7 @@ SETTINGS_VARIABLES = frozenset(
         "SECURE_HSTS_PRELOAD",
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
+        "HANDOFF_DEMO_BILLING",
     }
 )
 
@@ -98,20 +99,28 @@ def sqlite_file_state() -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
+def production(**variables: str) -> dict[str, str]:
+    """The production environment the README documents, without a Stripe key, plus
+    ``variables``."""
+    documented = {
+        "DEBUG": "False",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "handoff.example.com",
+        "CSRF_TRUSTED_ORIGINS": "https://handoff.example.com",
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        # Production needs a real mailer: Django's deploy checks reject the console backend.
+        "EMAIL_URL": "smtp+tls://handoff:secret@smtp.example.com:587",
+        "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_urlsafe(32)}",
+    }
+    return environment(**(documented | variables))
+
+
 def test_documented_production_environment_passes_deploy_checks_without_warnings():
     secret_key = secrets.token_urlsafe(48)
     assert len(secret_key) == 64
-    env = environment(
-        DEBUG="False",
-        SECRET_KEY=secret_key,
-        ALLOWED_HOSTS="handoff.example.com",
-        CSRF_TRUSTED_ORIGINS="https://handoff.example.com",
-        DATABASE_URL=os.environ["DATABASE_URL"],
-        REDIS_URL=os.environ["REDIS_URL"],
-        # Production needs a real mailer: Django's deploy checks reject the console backend.
-        EMAIL_URL="smtp+tls://handoff:secret@smtp.example.com:587",
-        STRIPE_WEBHOOK_SECRET=f"whsec_{secrets.token_urlsafe(32)}",
-    )
+    # Production takes payments through Stripe (without a key billing has no gateway).
+    env = production(SECRET_KEY=secret_key, STRIPE_SECRET_KEY=f"sk_live_{secrets.token_hex(24)}")
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
@@ -119,6 +128,25 @@ def test_documented_production_environment_passes_deploy_checks_without_warnings
     assert result.returncode == 0, output
     assert "System check identified no issues" in output, output
     assert "WARNINGS" not in output, output
+
+
+def test_production_without_a_stripe_key_warns_that_billing_has_no_gateway():
+    result = manage("check", "--deploy", env=production())
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output  # a warning: the site may run without billing
+    assert "billing.W001" in output, output
+    assert "Billing has no gateway" in output
+    assert "STRIPE_SECRET_KEY" in output
+    assert "HANDOFF_DEMO_BILLING=True" in output
+
+
+def test_production_with_demo_billing_has_a_gateway_and_no_billing_warning():
+    result = manage("check", "--deploy", env=production(HANDOFF_DEMO_BILLING="True"))
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "billing.W001" not in output, output
 
 
 def test_production_without_secret_key_refuses_to_start():
@@ -129,14 +157,19 @@ def test_production_without_secret_key_refuses_to_start():
     assert "needs a long random SECRET_KEY" in result.stderr
 
 
-def test_production_without_a_webhook_secret_refuses_to_start():
-    # The development secret is published in the README: it must never guard production.
-    env = environment(DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48))
+@pytest.mark.parametrize("demo_billing", ["False", "True"])
+def test_production_without_a_webhook_secret_refuses_to_start(demo_billing):
+    # The development secret is published in the README: it must never guard production,
+    # not even a demo installation's offline gateway.
+    env = environment(
+        DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48), HANDOFF_DEMO_BILLING=demo_billing
+    )
 
     result = manage("check", env=env)
 
     assert result.returncode != 0
     assert "STRIPE_WEBHOOK_SECRET is not set" in result.stderr
+    assert "HANDOFF_DEMO_BILLING=True" in result.stderr  # what the offline gateway needs
 
 
 def test_embedded_default_is_sqlite_eager_celery_local_memory_cache_and_console_email():

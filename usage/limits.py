@@ -1,16 +1,17 @@
 """The one limit check, used everywhere a limit applies.
 
 ``check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
-``amount`` to what the workspace uses now, against its effective limit (plan, seats paid,
-overrides), and names the cheapest plan that would allow it. ``limit_enforce`` is the same
-check for a change about to be made: a blocked answer records a paywall hit and raises
-``LimitExceeded`` (HTTP 402), whose message names the limit, the plan that lifts it and the
-upgrade link.
+``amount`` to what the workspace uses now, against its effective limit, says which limit
+that is (``source``: the plan's cap, the seats paid, or an override) and names what lifts
+it: more seats where the plan allows them, else the cheapest plan that would allow it (a
+plan change does not lift an override: sales does). ``limit_enforce`` is the same check
+for a change about to be made: a blocked answer records a paywall hit and raises
+``LimitExceeded`` (HTTP 402), whose message names the limit and what lifts it.
 """
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import models
 from django.urls import reverse
@@ -19,7 +20,7 @@ from accounts import selectors as accounts_selectors
 from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
-from billing.entitlements import PlanView, catalog, workspace_entitlements
+from billing.entitlements import LimitSource, PlanView, catalog, workspace_entitlements
 from usage.selectors import counter_value
 from usage.services import paywall_hit_record
 
@@ -41,10 +42,33 @@ class LimitCheck:
     enforcement: str | None
     plan_name: str
     upgrade_plan: PlanView | None
+    # Which limit applies: the plan's own (its cap), the seats paid (below the plan's seat
+    # cap: buying seats lifts it) or an override (``billing.entitlements.LimitSource``).
+    source: str = LimitSource.PLAN
+    plan_limit: int | None = None  # the plan's own limit of the metric; None: no cap
 
     @property
     def allowed(self) -> bool:
         return self.status != LimitStatus.BLOCKED
+
+    @property
+    def seats_paid_reached(self) -> bool:
+        """Blocked by the seats the workspace pays for, not by its plan: buy more seats."""
+        return self.source == LimitSource.SEATS_PAID and self.plan_allows_more
+
+    @property
+    def plan_allows_more(self) -> bool:
+        """The plan's own limit admits what was asked (only the seats paid stand in the
+        way, for a seats-paid limit)."""
+        return self.plan_limit is None or self.used + self.amount <= self.plan_limit
+
+    @property
+    def lifted_by_upgrade(self) -> bool:
+        """A higher plan would lift the limit: the plan's own, or seats paid where the
+        plan's cap is reached as well. Not an override: it stays whatever the plan."""
+        if self.source == LimitSource.OVERRIDE:
+            return False
+        return self.source == LimitSource.PLAN or not self.plan_allows_more
 
 
 # How much of each metric a workspace uses now. Seats are members plus pending invitations
@@ -114,12 +138,8 @@ def check(
         status = LimitStatus.SOFT_EXCEEDED
     else:
         status = LimitStatus.BLOCKED
-    upgrade_plan = None
-    if status != LimitStatus.ALLOWED:
-        upgrade_plan = catalog().cheapest_allowing(
-            metric, used + amount, above_rank=entitlements.plan.tier_rank
-        )
-    return LimitCheck(
+    plan_spec = entitlements.plan.limits.get(metric)
+    result = LimitCheck(
         workspace_id=workspace_id,
         metric=metric,
         status=status,
@@ -128,8 +148,16 @@ def check(
         limit=spec.limit if spec else None,
         enforcement=spec.enforcement if spec else None,
         plan_name=entitlements.plan.name,
-        upgrade_plan=upgrade_plan,
+        upgrade_plan=None,
+        source=spec.source if spec else LimitSource.PLAN,
+        plan_limit=plan_spec.limit if plan_spec else None,
     )
+    if status != LimitStatus.ALLOWED and result.lifted_by_upgrade:
+        upgrade_plan = catalog().cheapest_allowing(
+            metric, used + amount, above_rank=entitlements.plan.tier_rank
+        )
+        result = replace(result, upgrade_plan=upgrade_plan)
+    return result
 
 
 def limit_status(used: int, limit: int | None) -> str:
@@ -149,18 +177,44 @@ class LimitExceeded(ApplicationError):
     def __init__(self, result: LimitCheck, *, upgrade_url: str) -> None:
         self.check = result
         self.upgrade_url = upgrade_url
+        super().__init__(self._message(result), field=result.metric)
+
+    @staticmethod
+    def _message(result: LimitCheck) -> str:
+        """Which limit was reached, then what lifts it."""
         metric = result.metric.replace("_", " ")
-        message = (
-            f"Your {result.plan_name} plan allows {result.limit} {metric} and this workspace "
-            f"uses {result.used}."
-        )
+        if result.seats_paid_reached:
+            cap = (
+                f"{result.plan_name} has no seat cap"
+                if result.plan_limit is None
+                else f"{result.plan_name} allows up to {result.plan_limit:,}"
+            )
+            return (
+                f"This workspace pays for {result.limit} seat{'s' if result.limit != 1 else ''} "
+                f"and uses {result.used}. Add seats to make room: {cap}."
+            )
+        if result.source == LimitSource.OVERRIDE:
+            return (
+                f"Handoff's team set this workspace's limit to {result.limit} {metric} (an "
+                f"override) and it uses {result.used}. Contact sales to raise it."
+            )
+        if result.source == LimitSource.SEATS_PAID:  # beyond the plan's seat cap as well
+            message = (
+                f"This workspace pays for {result.limit} seats, and the {result.plan_name} "
+                f"plan allows up to {result.plan_limit:,}."
+            )
+        else:
+            message = (
+                f"Your {result.plan_name} plan allows {result.limit} {metric} and this "
+                f"workspace uses {result.used}."
+            )
         if result.upgrade_plan is None:
             message += " Contact sales to raise the limit."
         elif result.upgrade_plan.contact_sales:
             message += f" {result.upgrade_plan.name} lifts it: contact sales."
         else:
             message += f" Upgrade to {result.upgrade_plan.name} to lift it."
-        super().__init__(message, field=result.metric)
+        return message
 
 
 class FeatureNotIncluded(ApplicationError):

@@ -1,7 +1,9 @@
-"""The billing gateway: Stripe itself when ``STRIPE_SECRET_KEY`` is set, otherwise the
-offline local gateway (``billing.stripe.local``) that plays Stripe's part with the same
-object shapes and the same signed webhooks. Services call ``gateway()`` and never know
-which one answers.
+"""The billing gateway: Stripe itself when ``STRIPE_SECRET_KEY`` is set; otherwise, where
+offline demo billing is on (``HANDOFF_DEMO_BILLING``: the embedded default, or a demo
+installation), the offline local gateway (``billing.stripe.local``) that plays Stripe's
+part with the same object shapes and the same signed webhooks. With neither there is no
+gateway: ``gateway()`` raises ``BillingNotConfigured`` and nothing is bought, changed or
+written. Services call ``gateway()`` and never know which one answers.
 """
 
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from accounts.errors import ApplicationError
 from accounts.models import Workspace
 from billing.models import Price, Subscription
 from billing.stripe import client
@@ -169,10 +172,51 @@ class StripeGateway:
         return client.subscriptions_list()
 
 
-def gateway() -> Gateway:
-    """Stripe when a secret key is configured, else the offline local gateway."""
-    if settings.STRIPE_SECRET_KEY:
-        return StripeGateway()
-    from billing.stripe.local import LocalGateway
+class BillingNotConfigured(ApplicationError):
+    """This installation has no billing gateway: no Stripe key, and offline demo billing is
+    off. Purchases and subscription changes are refused; nothing is written."""
 
-    return LocalGateway()
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Billing is not configured on this installation: plans cannot be bought or "
+            "changed here yet, and nothing was charged or changed. Contact "
+            f"{settings.HANDOFF_SALES_EMAIL} to upgrade."
+        )
+
+
+STRIPE = "stripe"
+LOCAL = "local"
+
+
+def gateway_name() -> str:
+    """Which gateway serves billing: "stripe" (``STRIPE_SECRET_KEY`` set), "local" (the
+    offline demo gateway, ``HANDOFF_DEMO_BILLING``), or "" (billing is not configured)."""
+    if settings.STRIPE_SECRET_KEY:
+        return STRIPE
+    if settings.HANDOFF_DEMO_BILLING:
+        return LOCAL
+    return ""
+
+
+def billing_configured() -> bool:
+    return gateway_name() != ""
+
+
+def demo_billing_active() -> bool:
+    """Payments are simulated: the offline gateway serves billing."""
+    return gateway_name() == LOCAL
+
+
+def gateway() -> Gateway:
+    """Stripe when a secret key is configured, else the offline local gateway where demo
+    billing is on; raises ``BillingNotConfigured`` when there is neither."""
+    name = gateway_name()
+    if name == STRIPE:
+        return StripeGateway()
+    if name == LOCAL:
+        from billing.stripe.local import LocalGateway
+
+        return LocalGateway()
+    raise BillingNotConfigured()

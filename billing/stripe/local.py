@@ -67,7 +67,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from billing.models import LocalStripeObject, Price, Subscription
 from billing.stripe.client import StripeRefused, StripeUnavailable
-from billing.stripe.gateway import ChangePreview, CheckoutStart
+from billing.stripe.gateway import ChangePreview, CheckoutStart, demo_billing_active
 from billing.stripe.prices import price_for_stripe_id, stripe_price_id
 from billing.stripe.signing import signature_header
 
@@ -1407,9 +1407,11 @@ def event_deliver(*, event_id: str) -> bool:
     """POST one stored event to the webhook endpoint, signed as Stripe signs. True once
     the endpoint answered 2xx (then ``pending_webhooks`` is 0 and a second call sends
     nothing); False when it refused the event for good (4xx other than 429). A network
-    error, a 429 or a 5xx raises ``StripeUnavailable``: retry later. Nothing is sent once
-    Stripe itself is configured (the local gateway no longer speaks for it)."""
-    if settings.STRIPE_SECRET_KEY:
+    error, a 429 or a 5xx raises ``StripeUnavailable``: retry later. Nothing is sent
+    unless offline demo billing serves this installation: once Stripe itself is configured
+    the local gateway no longer speaks for it, and without any gateway nothing is billed."""
+    if not demo_billing_active():
+        logger.warning("local event %s not delivered: offline demo billing is off", event_id)
         return False
     payload = event_body(event_id)
     if payload is None:

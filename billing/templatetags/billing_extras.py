@@ -1,14 +1,25 @@
 """Billing in every page: the past-due banner (from the cached entitlements, so a warm page
-costs no query), and Stripe's Unix timestamps as dates for the local gateway's pages."""
+costs no query), the demo billing banner, and Stripe's Unix timestamps as dates for the
+local gateway's pages."""
 
 from datetime import UTC, datetime
 
 from django import template
+from django.conf import settings
 
 from billing.entitlements import workspace_entitlements
 from billing.models import Subscription
+from billing.stripe.gateway import demo_billing_active
 
 register = template.Library()
+
+
+@register.inclusion_tag("billing/_demo_billing_banner.html")
+def demo_billing_banner() -> dict:
+    """ "Demo billing: payments are simulated" on every page while the offline gateway
+    serves billing: a banner on an installation (DEBUG off), a discreet note on the
+    embedded default (DEBUG on)."""
+    return {"show": demo_billing_active(), "discreet": settings.DEBUG}
 
 
 @register.inclusion_tag("billing/_past_due_banner.html")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.reconcile import stripe_reconcile
 from billing.stripe.client import StripeUnavailable
+from billing.stripe.gateway import BillingNotConfigured
 
 
 class Command(BaseCommand):
@@ -16,6 +17,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         try:
             changes = stripe_reconcile(report=self.stdout.write)
+        except BillingNotConfigured as exc:
+            raise CommandError(
+                "Billing is not configured (no STRIPE_SECRET_KEY, offline demo billing off): "
+                "there is nothing to reconcile."
+            ) from exc
         except StripeUnavailable as exc:
             raise CommandError(f"Stripe cannot be reached; run it again later ({exc}).") from exc
         if not changes:
