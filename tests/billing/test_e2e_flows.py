@@ -9,6 +9,8 @@ checkout and portal pages. They check what the person sees (the message, the pla
 and what is stored: the mirror, the cancellation, the audit log, the revenue ledger and its
 invariant."""
 
+import socket
+import threading
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +21,7 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from billing.models import Cancellation, Invoice, Plan, Price, RevenueMovement, Subscription
+from billing.stripe import local
 from billing.stripe.local import LocalGateway
 from tests.billing.conftest import ledger_violations
 from tests.factories import PASSWORD, UserFactory, WorkspaceFactory, add_member
@@ -257,6 +260,24 @@ def movements(workspace) -> list[tuple[str, int]]:
     )
 
 
+def unreachable_url() -> str:
+    """An address where nothing listens: the webhook endpoint is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def deliver_pending(site: str, settings, *, reverse_order: bool = False) -> int:
+    """The endpoint is back: the local gateway sends the events it could not deliver (in
+    the order they were sent, or the other way round)."""
+    settings.HANDOFF_SITE_URL = site
+    pending = LocalGateway().events_pending()
+    for event_id in reversed(pending) if reverse_order else pending:
+        assert local.event_deliver(event_id=event_id)
+    return len(pending)
+
+
 @pytest.fixture
 def site(live_server, settings) -> str:
     """The embedded default's wiring: the local gateway posts its webhooks to the live
@@ -438,6 +459,81 @@ def test_cancel_with_a_reason_keeps_the_reason_and_ends_at_period_end(owner, tea
     assert movements(team) == [("new", 3_600), ("churn", -3_600)]
     assert Cancellation.objects.get(workspace=team).reason == "too_expensive"
     assert ledger_violations() == []
+
+
+@pytest.mark.parametrize("webhook_first", [True, False], ids=["webhook-first", "answer-first"])
+def test_cancel_keeps_the_reason_whichever_arrives_first_the_answer_or_the_webhook(
+    owner, team, site, settings, webhook_first
+):
+    billing = subscribed(owner, team, seats=3)
+    if not webhook_first:  # the endpoint is down: the gateway answers, its webhook waits
+        settings.HANDOFF_SITE_URL = unreachable_url()
+
+    canceled = owner.submit(billing, "cancel-form", reason="missing_features", comment="No SSO")
+
+    assert canceled.status == 200, canceled.messages or canceled.text
+    assert "The subscription will end at the end of the period." in canceled.messages
+    assert canceled.has("canceling")
+    assert mirror(team).cancel_at_period_end is webhook_first
+    assert deliver_pending(site, settings) == (0 if webhook_first else 1)
+    assert mirror(team).cancel_at_period_end is True
+    assert owner.open(billing_path(team)).has("canceling")
+    cancellation = Cancellation.objects.get(workspace=team)
+    assert (cancellation.reason, cancellation.comment, cancellation.resumed_at) == (
+        "missing_features",
+        "No SSO",
+        None,
+    )
+    assert AuditEvent.objects.filter(action="subscription.cancel_requested").count() == 1
+    assert ledger_violations() == []
+
+
+@pytest.mark.parametrize("reverse_order", [False, True], ids=["in-order", "resume-event-first"])
+def test_cancel_then_resume_before_any_webhook_arrives_ends_renewing_whatever_their_order(
+    owner, team, site, settings, reverse_order
+):
+    billing = subscribed(owner, team, seats=3)
+    settings.HANDOFF_SITE_URL = unreachable_url()
+    canceled = owner.submit(billing, "cancel-form", reason="too_expensive", comment="")
+    assert canceled.has("canceling")
+
+    resumed = owner.submit(canceled, action=reverse("workspace_billing_resume", args=[team.slug]))
+
+    assert "The subscription continues: it renews as before." in resumed.messages
+    assert not resumed.has("canceling")
+    assert deliver_pending(site, settings, reverse_order=reverse_order) == 2
+    page = owner.open(billing_path(team))
+    assert not page.has("canceling")
+    assert page.has("cancel-form")
+    assert mirror(team).cancel_at_period_end is False
+    cancellation = Cancellation.objects.get(workspace=team)
+    assert (cancellation.reason, cancellation.resumed_at is not None) == ("too_expensive", True)
+    assert ledger_violations() == []
+
+
+def test_a_double_submit_of_the_cancel_form_records_one_cancellation(owner, team, site):
+    billing = subscribed(owner, team, seats=3)
+    second_tab = Visitor(site)
+    second_tab.http.cookies.update(owner.http.cookies)
+    start = threading.Barrier(2)
+    answers: list[Page] = []
+
+    def submit(visitor: Visitor) -> None:
+        start.wait()
+        answers.append(visitor.submit(billing, "cancel-form", reason="unused", comment="Twice"))
+
+    clicks = [threading.Thread(target=submit, args=(v,)) for v in (owner, second_tab)]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join(timeout=60)
+
+    assert sorted(answer.status for answer in answers) == [200, 409]
+    refused = next(answer for answer in answers if answer.status == 409)
+    assert any("already set to end" in message for message in refused.messages)
+    assert Cancellation.objects.filter(workspace=team).count() == 1
+    assert AuditEvent.objects.filter(action="subscription.cancel_requested").count() == 1
+    assert mirror(team).cancel_at_period_end is True
 
 
 def test_a_second_cancel_is_refused_with_its_reason_and_records_nothing_more(owner, team):
