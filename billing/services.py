@@ -561,8 +561,8 @@ def subscription_cancel(
     committed, which makes the subscription read as ending (``subscription_canceling``) and
     refuses a second cancel, a double submit included; then the gateway is called, outside
     any transaction. When the gateway refuses or cannot be reached, the Cancellation is
-    deleted again (nothing was cancelled; the error says why) and the error raised. Once
-    the gateway agreed, the request is written to the audit log."""
+    deleted again and the error raised, so the page says why and shows the subscription as
+    the mirror has it. Once the gateway agreed, the request is written to the audit log."""
     _manager_require(workspace=workspace, actor=actor)
     if reason not in Cancellation.Reason.values:
         raise ApplicationError("Choose a reason for cancelling.", field="reason")
