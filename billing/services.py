@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
@@ -51,6 +51,11 @@ def default_free_plan() -> Plan:
     return plan
 
 
+def _workspace_lock(workspace: Workspace) -> None:
+    """Lock the workspace row: every billing write takes this lock first."""
+    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
+
+
 @transaction.atomic
 def subscription_create_free(*, workspace: Workspace) -> Subscription:
     """Put a new workspace on the default free plan."""
@@ -66,7 +71,7 @@ def subscription_set_plan(
     through Stripe is refused. What the workspace already uses above the new plan's limits
     stays, read-only: nothing more can be added until it fits (``usage.limits.check``
     blocks every addition while used > limit)."""
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
+    _workspace_lock(workspace)
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)
     if subscription.is_paid:
         raise Conflict(
@@ -546,12 +551,27 @@ def subscription_canceling(subscription: Subscription) -> bool:
     return subscription.cancel_at_period_end
 
 
+def _ends_on(subscription: Subscription) -> str:
+    if subscription.current_period_end is None:
+        return "at the end of the period"
+    return f"on {dateformat.format(subscription.current_period_end, 'M j, Y')}"
+
+
 def subscription_cancel(
     *, workspace: Workspace, reason: str, comment: str, actor: User
 ) -> Cancellation:
     """Cancel at the end of the paid period, with the reason (``Cancellation.Reason``) and
     an optional comment, kept for churn analysis. The workspace keeps its plan until the
-    period ends, then goes back to the free plan. Owners and admins only."""
+    period ends, then goes back to the free plan. Owners and admins only.
+
+    The request is recorded before the gateway is asked, so the reason is kept whichever
+    arrives first, the gateway's answer or its webhook (the local gateway delivers the
+    webhook before it answers): under the workspace lock the Cancellation is saved and
+    committed, which makes the subscription read as ending (``subscription_canceling``) and
+    refuses a second cancel, a double submit included; then the gateway is called, outside
+    any transaction. When the gateway refuses or cannot be reached, the Cancellation is
+    deleted again and the error raised, so the page says why and shows the subscription as
+    the mirror has it. Once the gateway agreed, the request is written to the audit log."""
     _manager_require(workspace=workspace, actor=actor)
     if reason not in Cancellation.Reason.values:
         raise ApplicationError("Choose a reason for cancelling.", field="reason")
@@ -560,17 +580,14 @@ def subscription_cancel(
         raise ApplicationError(
             f"Keep the comment under {COMMENT_MAX_LENGTH:,} characters.", field="comment"
         )
-    subscription = _live_subscription(workspace)
-    if subscription_canceling(subscription):
-        raise Conflict("The subscription is already set to end at the end of the period.")
-    gateway().subscription_cancel_at_period_end(
-        subscription=subscription, cancel=True, feedback=reason, comment=comment
-    )
     with transaction.atomic():
-        # A double submit calls Stripe twice (harmless: the same flag) but records once.
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
-        if subscription_canceling(Subscription.objects.get(pk=subscription.pk)):
-            raise Conflict("The subscription is already set to end at the end of the period.")
+        _workspace_lock(workspace)
+        subscription = _live_subscription(workspace)
+        if subscription_canceling(subscription):
+            raise Conflict(
+                f"The subscription is already set to end {_ends_on(subscription)}: "
+                "nothing more to cancel. To keep it, resume it."
+            )
         cancellation = Cancellation.objects.create(
             workspace=workspace,
             subscription=subscription,
@@ -578,22 +595,31 @@ def subscription_cancel(
             comment=comment,
             requested_by=actor,
         )
-        audit_record(
-            action=AuditEvent.Action.SUBSCRIPTION_CANCEL_REQUESTED,
-            actor=actor,
-            subject=workspace.slug,
-            workspace=workspace,
-            after={
-                "plan": subscription.plan.code,
-                "reason": reason,
-                "comment": comment,
-                "ends_at": (
-                    subscription.current_period_end.isoformat()
-                    if subscription.current_period_end
-                    else None
-                ),
-            },
+    try:
+        gateway().subscription_cancel_at_period_end(
+            subscription=subscription, cancel=True, feedback=reason, comment=comment
         )
+    except Exception:
+        with transaction.atomic():
+            _workspace_lock(workspace)
+            Cancellation.objects.filter(pk=cancellation.pk).delete()
+        raise
+    audit_record(
+        action=AuditEvent.Action.SUBSCRIPTION_CANCEL_REQUESTED,
+        actor=actor,
+        subject=workspace.slug,
+        workspace=workspace,
+        after={
+            "plan": subscription.plan.code,
+            "reason": reason,
+            "comment": comment,
+            "ends_at": (
+                subscription.current_period_end.isoformat()
+                if subscription.current_period_end
+                else None
+            ),
+        },
+    )
     return cancellation
 
 
@@ -601,28 +627,44 @@ def subscription_resume(
     *, workspace: Workspace, actor: User, now: datetime | None = None
 ) -> Subscription:
     """Keep a subscription set to end at period end, before the period ends. Owners and
-    admins only."""
+    admins only.
+
+    As with cancelling, the request is recorded first (the open Cancellation is marked
+    resumed, under the workspace lock, committed), so the answer does not depend on whether
+    the gateway's webhook arrives before its answer, and a second resume is refused; the
+    gateway is called outside any transaction, and if it fails the mark is taken off again
+    and the error raised. Once the gateway agreed, the resume is written to the audit
+    log."""
     _manager_require(workspace=workspace, actor=actor)
     now = now or timezone.now()
-    subscription = _live_subscription(workspace)
-    if not subscription_canceling(subscription):
-        raise Conflict("The subscription is not set to end: there is nothing to resume.")
-    if subscription.current_period_end is not None and subscription.current_period_end <= now:
-        raise Conflict("The period has ended: choose a plan to subscribe again.")
-    gateway().subscription_cancel_at_period_end(
-        subscription=subscription, cancel=False, feedback="", comment=""
-    )
     with transaction.atomic():
-        Cancellation.objects.filter(subscription=subscription, resumed_at__isnull=True).update(
-            resumed_at=now
+        _workspace_lock(workspace)
+        subscription = _live_subscription(workspace)
+        if not subscription_canceling(subscription):
+            raise Conflict("The subscription is not set to end: there is nothing to resume.")
+        if subscription.current_period_end is not None and subscription.current_period_end <= now:
+            raise Conflict("The period has ended: choose a plan to subscribe again.")
+        open_requests = Cancellation.objects.filter(
+            subscription=subscription, resumed_at__isnull=True
         )
-        audit_record(
-            action=AuditEvent.Action.SUBSCRIPTION_RESUMED,
-            actor=actor,
-            subject=workspace.slug,
-            workspace=workspace,
-            after={"plan": subscription.plan.code},
+        resumed = list(open_requests.values_list("pk", flat=True))
+        open_requests.update(resumed_at=now)
+    try:
+        gateway().subscription_cancel_at_period_end(
+            subscription=subscription, cancel=False, feedback="", comment=""
         )
+    except Exception:
+        with transaction.atomic():
+            _workspace_lock(workspace)
+            Cancellation.objects.filter(pk__in=resumed, resumed_at=now).update(resumed_at=None)
+        raise
+    audit_record(
+        action=AuditEvent.Action.SUBSCRIPTION_RESUMED,
+        actor=actor,
+        subject=workspace.slug,
+        workspace=workspace,
+        after={"plan": subscription.plan.code},
+    )
     return subscription
 
 

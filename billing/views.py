@@ -470,13 +470,24 @@ def workspace_billing_checkout(request: HttpRequest, membership: Membership) -> 
             site_url=_site_url(request),
         )
     except ApplicationError as exc:
-        _field_error(form, exc)
-        return _billing_page(request, membership, choice_form=form, status=exc.status)
+        return _refused(request, membership, exc, choice_form=form)
     return _redirect_out(request, url)
 
 
-def _field_error(form, exc: ApplicationError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+def _refused(
+    request: HttpRequest, membership: Membership, exc: ApplicationError, **forms
+) -> HttpResponse:
+    """The billing page again, with the reason a service refused the change and the
+    status it carries: beside the field at fault, or else at the top of the page, where it
+    is seen whichever forms the page shows now (a 409 often means the state changed, and
+    the form that was submitted is no longer on the page)."""
+    form = next(iter(forms.values()))
+    if exc.field in form.fields:
+        form.add_error(exc.field, exc.message)
+        error = ""
+    else:
+        error = exc.message
+    return _billing_page(request, membership, error=error, status=exc.status, **forms)
 
 
 def _redirect_out(request: HttpRequest, url: str) -> HttpResponse:
@@ -510,8 +521,7 @@ def workspace_billing_change(request: HttpRequest, membership: Membership) -> Ht
                 workspace=workspace, price=price, seats=seats, actor=request.user
             )
     except ApplicationError as exc:
-        _field_error(form, exc)
-        return _billing_page(request, membership, choice_form=form, status=exc.status)
+        return _refused(request, membership, exc, choice_form=form)
     if request.method == "POST":
         messages.success(
             request,
@@ -554,8 +564,7 @@ def workspace_billing_cancel(request: HttpRequest, membership: Membership) -> Ht
             actor=request.user,
         )
     except ApplicationError as exc:
-        _field_error(form, exc)
-        return _billing_page(request, membership, cancel_form=form, status=exc.status)
+        return _refused(request, membership, exc, cancel_form=form)
     messages.success(request, "The subscription will end at the end of the period.")
     return redirect("workspace_billing", workspace_slug=membership.workspace.slug)
 

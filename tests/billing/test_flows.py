@@ -6,7 +6,9 @@ server and let the local gateway post its signed events over HTTP, as Stripe wou
 others post the same signed events to the endpoint in process (``deliver``), which keeps
 them inside one test transaction."""
 
+import html
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -607,6 +609,113 @@ def test_resume_without_a_cancellation_is_refused(owner_client, workspace, pro):
 
     assert response.status_code == 409
     assert "nothing to resume" in response.text
+
+
+def stripe_side_ended(subscription: Subscription) -> None:
+    """Stripe has ended the subscription; its webhook is still on its way (the mirror
+    still says live), so the gateway refuses what the page asks."""
+    row = LocalStripeObject.objects.get(stripe_id=subscription.stripe_subscription_id)
+    row.data["status"] = "canceled"
+    row.save(update_fields=["data"])
+
+
+def test_a_cancel_the_gateway_refuses_keeps_no_cancellation_and_says_why(
+    owner_client, workspace, pro
+):
+    stripe_side_ended(pro)
+
+    response = owner_client.post(
+        billing_url(workspace, "workspace_billing_cancel"), {"reason": "unused", "comment": "x"}
+    )
+
+    assert response.status_code == 402
+    assert billing_error(response) == "This subscription has ended."
+    assert not Cancellation.objects.exists()  # recorded before the gateway, then removed
+    assert not AuditEvent.objects.filter(action="subscription.cancel_requested").exists()
+    assert 'id="canceling"' not in response.text
+    assert 'id="cancel-form"' in response.text
+
+
+def test_a_resume_the_gateway_refuses_leaves_the_cancellation_open_and_says_why(
+    owner_client, workspace, pro, owner
+):
+    services.subscription_cancel(workspace=workspace, reason="unused", comment="", actor=owner)
+    deliver()
+    stripe_side_ended(pro)
+
+    response = owner_client.post(billing_url(workspace, "workspace_billing_resume"))
+
+    assert response.status_code == 402
+    assert billing_error(response) == "This subscription has ended."
+    assert Cancellation.objects.get(workspace=workspace).resumed_at is None
+    assert not AuditEvent.objects.filter(action="subscription.resumed").exists()
+    assert 'id="canceling"' in response.text
+
+
+# Every refusal says why -----------------------------------------------------------------------
+
+
+def billing_error(response) -> str:
+    """The message at the top of the billing page."""
+    match = re.search(r'id="billing-error">([^<]*)<', response.text)
+    assert match, "the page shows no message"
+    return html.unescape(match.group(1))
+
+
+def _ending(workspace, owner) -> None:
+    no_trial("pro")
+    subscribe(workspace, seats=2)
+    services.subscription_cancel(workspace=workspace, reason="unused", comment="", actor=owner)
+    deliver()
+
+
+def _paying(workspace, owner) -> None:
+    no_trial("pro")
+    subscribe(workspace, seats=2)
+
+
+def _past_due(workspace, owner) -> None:
+    no_trial("pro")
+    subscribe(workspace, seats=2, card=CARD_FAILS)
+
+
+REFUSALS = [
+    ("cancel-while-ending", _ending, "post", "workspace_billing_cancel", "already set to end"),
+    ("cancel-on-free", None, "post", "workspace_billing_cancel", "no paid subscription"),
+    ("resume-not-ending", _paying, "post", "workspace_billing_resume", "nothing to resume"),
+    ("checkout-while-paying", _paying, "post", "workspace_billing_checkout", "already has a"),
+    ("change-on-free", None, "post", "workspace_billing_change", "no paid subscription"),
+    ("change-past-due", _past_due, "post", "workspace_billing_change", "update the card"),
+    ("portal-on-free", None, "get", "workspace_billing_portal", "no billing account yet"),
+]
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+@pytest.mark.parametrize(
+    ("given", "method", "name", "message"),
+    [refusal[1:] for refusal in REFUSALS],
+    ids=[refusal[0] for refusal in REFUSALS],
+)
+def test_every_conflict_on_the_billing_pages_shows_its_reason(
+    owner_client, workspace, owner, given, method, name, message, htmx
+):
+    if given is not None:
+        given(workspace, owner)
+    data = {"reason": "too_complex", "comment": "", "price": price_of("pro").pk, "seats": "3"}
+    headers = {}
+    if htmx:  # a boosted form or link, as the pages send them
+        headers = {
+            "HTTP_HX_REQUEST": "true",
+            "HTTP_HX_BOOSTED": "true",
+            "HTTP_HX_CURRENT_URL": "http://testserver" + billing_url(workspace),
+        }
+    before = state(workspace)
+
+    response = getattr(owner_client, method)(billing_url(workspace, name), data, **headers)
+
+    assert response.status_code == 409
+    assert message in billing_error(response)
+    assert state(workspace) == before
 
 
 # Who may do what ------------------------------------------------------------------------------
