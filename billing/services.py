@@ -580,6 +580,7 @@ def subscription_cancel(
         raise ApplicationError(
             f"Keep the comment under {COMMENT_MAX_LENGTH:,} characters.", field="comment"
         )
+    billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
         _workspace_lock(workspace)
         subscription = _live_subscription(workspace)
@@ -596,7 +597,7 @@ def subscription_cancel(
             requested_by=actor,
         )
     try:
-        gateway().subscription_cancel_at_period_end(
+        billing.subscription_cancel_at_period_end(
             subscription=subscription, cancel=True, feedback=reason, comment=comment
         )
     except Exception:
@@ -637,6 +638,7 @@ def subscription_resume(
     log."""
     _manager_require(workspace=workspace, actor=actor)
     now = now or timezone.now()
+    billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
         _workspace_lock(workspace)
         subscription = _live_subscription(workspace)
@@ -650,7 +652,7 @@ def subscription_resume(
         resumed = list(open_requests.values_list("pk", flat=True))
         open_requests.update(resumed_at=now)
     try:
-        gateway().subscription_cancel_at_period_end(
+        billing.subscription_cancel_at_period_end(
             subscription=subscription, cancel=False, feedback="", comment=""
         )
     except Exception:
