@@ -143,7 +143,7 @@ def _slug_taken(slug: str, *, workspace: Workspace | None = None) -> bool:
 
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50].strip("-") or "workspace"
-    if base in RESERVED_SLUGS or base.startswith(DELETED_SLUG_PREFIX) or len(base) < 3:
+    if base in RESERVED_SLUGS or base.startswith(DELETED_SLUG_PREFIX):
         base = f"{base}-workspace"
     slug = base
     while _slug_taken(slug):
