@@ -85,8 +85,11 @@ def _under_current_slug(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _form_error(form: object, exc: ApplicationError) -> None:
-    field = exc.field if exc.field in getattr(form, "fields", {}) else None
-    form.add_error(field, exc.message)
+    """Show the error at its field, or above the form when the field is not shown (a
+    hidden one, like the time zone the browser fills in)."""
+    fields = getattr(form, "fields", {})
+    shown = exc.field in fields and not fields[exc.field].widget.is_hidden
+    form.add_error(exc.field if shown else None, exc.message)
 
 
 type Paywall = LimitExceeded | FeatureNotIncluded
