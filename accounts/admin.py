@@ -39,11 +39,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "company_domain", "created_at", "activated_at"]
-    search_fields = ["name", "slug", "company_domain"]
-    list_filter = [("activated_at", admin.EmptyFieldListFilter)]
+    list_display = ["name", "slug", "company_domain", "created_at", "activated_at", "is_demo"]
+    search_fields = ["name", "slug", "company_domain", "former_slugs__slug"]
+    list_filter = [
+        ("activated_at", admin.EmptyFieldListFilter),
+        ("deleted_at", admin.EmptyFieldListFilter),
+        "is_demo",
+    ]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "activated_at", "created_by"]
+    readonly_fields = ["created_at", "activated_at", "created_by", "is_demo", "deleted_at"]
     inlines = [MembershipInline]
 
 

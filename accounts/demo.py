@@ -74,7 +74,7 @@ SALES_REP = DemoLogin(
     email="sales@demo.handoff.test",
     password="handoff-demo-sales",  # noqa: S106 - documented demo credentials
     full_name="Sam Rivera",
-    purpose=f'staff in the "{roles.SALES}" group: looks up workspaces and their members',
+    purpose=f'staff in the "{roles.SALES}" group: plans read-only, overrides in the admin',
     path="/admin/",
     is_staff=True,
     group=roles.SALES,
@@ -188,10 +188,27 @@ _ACME_TEAMMATES = (
 _ACME_INVITEE = "dana@acme-analytics.com"
 
 
+def _acme_find(owner: User) -> Workspace | None:
+    """The demo owner's demo workspace, whatever it was renamed to since. A database seeded
+    before workspaces were marked as demo has it unmarked: the demo log-in's workspace
+    under the documented name is Acme, and is marked now."""
+    live = Workspace.objects.filter(created_by=owner, deleted_at__isnull=True)
+    workspace = live.filter(is_demo=True, company_domain=DEMO_WORKSPACE_DOMAIN).first()
+    if workspace is None:
+        workspace = live.filter(
+            name=DEMO_WORKSPACE_NAME, company_domain=DEMO_WORKSPACE_DOMAIN
+        ).first()
+        if workspace is not None:
+            Workspace.objects.filter(pk=workspace.pk).update(is_demo=True)
+            workspace.is_demo = True
+    return workspace
+
+
 def _acme_get_or_create(*, owner: User, now: datetime) -> Workspace:
-    """Acme Analytics as the owner created it; on its first creation it gets a past sign-up
-    date and a first API key three hours later (its activation)."""
-    workspace = Workspace.objects.filter(created_by=owner, name=DEMO_WORKSPACE_NAME).first()
+    """Acme Analytics as the owner created it, marked as a demo workspace; on its first
+    creation it gets a past sign-up date and a first API key three hours later (its
+    activation)."""
+    workspace = _acme_find(owner)
     if workspace is not None:
         membership = Membership.objects.filter(workspace=workspace, user=owner).first()
         if membership is None:
@@ -209,6 +226,8 @@ def _acme_get_or_create(*, owner: User, now: datetime) -> Workspace:
         time_zone="Europe/Berlin",
         now=signed_up_at,
     )
+    Workspace.objects.filter(pk=workspace.pk).update(is_demo=True)
+    workspace.is_demo = True
     User.objects.filter(pk=owner.pk, date_joined__gt=signed_up_at).update(date_joined=signed_up_at)
     # A growing team on Pro, so the teammates and the invitation fit its seats.
     billing_services.subscription_set_plan(
@@ -530,6 +549,7 @@ def _workspaces_insert(plans: Sequence[PlannedWorkspace]) -> tuple[int, int]:
             created_by=users[plan.members[0].email],
             created_at=plan.created_at,
             activated_at=plan.activated_at,
+            is_demo=True,
         )
         for plan, slug in zip(plans, _free_slugs([plan.name for plan in plans]), strict=True)
     )

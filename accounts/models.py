@@ -113,6 +113,17 @@ class Workspace(TimeStampedModel):
         blank=True,
         help_text="When the workspace first completed its activation step (first value).",
     )
+    is_demo = models.BooleanField(
+        default=False,
+        help_text="Made by seed_demo: demo usage is generated for it. Never set on a "
+        "workspace that people signed up for.",
+    )
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When an owner deleted it: it has no members, keys or open invitations "
+        "any more; billing records stay.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -126,6 +137,18 @@ class Workspace(TimeStampedModel):
         if self.activated_at is None:
             return None
         return self.activated_at - self.created_at
+
+
+class WorkspaceFormerSlug(models.Model):
+    """A slug a workspace had before it changed it: links with it still lead its members to
+    the workspace, and no other workspace may take it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="former_slugs")
+    slug = models.SlugField(max_length=60, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.slug} → {self.workspace_id}"
 
 
 class Role(models.TextChoices):
@@ -288,6 +311,9 @@ class AuditEvent(models.Model):
 
     class Action(models.TextChoices):
         WORKSPACE_CREATED = "workspace.created", "Workspace created"
+        WORKSPACE_CHANGED = "workspace.changed", "Workspace renamed or moved to a new address"
+        WORKSPACE_DELETED = "workspace.deleted", "Workspace deleted"
+        USER_EMAIL_CHANGED = "user.email_changed", "E-mail address changed"
         MEMBER_ADDED = "member.added", "Member added"
         MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
         MEMBER_REMOVED = "member.removed", "Member removed"
@@ -298,6 +324,8 @@ class AuditEvent(models.Model):
         API_KEY_CREATED = "api_key.created", "API key created"
         API_KEY_REVOKED = "api_key.revoked", "API key revoked"
         PROJECT_CREATED = "project.created", "Project created"
+        PROJECT_RENAMED = "project.renamed", "Project renamed"
+        PROJECT_DELETED = "project.deleted", "Project deleted"
         PLAN_CREATED = "plan.created", "Plan created"
         PLAN_CHANGED = "plan.changed", "Plan changed"
         OVERRIDE_GRANTED = "override.granted", "Override granted"
@@ -332,7 +360,8 @@ class AuditEvent(models.Model):
 
 class Project(TimeStampedModel):
     """The product's unit of work inside a workspace, counted against the plan's projects
-    limit. Created only by ``project_create``."""
+    limit. Created only by ``project_create``. Names are unique within a workspace, whatever
+    their letter case."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="projects")
     name = models.CharField(max_length=100)
@@ -341,6 +370,11 @@ class Project(TimeStampedModel):
     )
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "workspace", Lower("name"), name="accounts_project_name_ci_unique"
+            ),
+        ]
         ordering = ["name", "id"]
 
     def __str__(self) -> str:

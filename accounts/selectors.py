@@ -19,22 +19,56 @@ from accounts.models import (
     Project,
     User,
     Workspace,
+    WorkspaceFormerSlug,
 )
+
+# Where the tenancy lookup leaves the user's memberships for the rest of the request (the
+# workspace switcher), so showing them costs no query.
+_MEMBERSHIPS_SEEN = "_handoff_memberships"
 
 
 def _membership_or_404(user: User, **workspace: object) -> Membership:
     """The acting user's membership of one workspace; 404 when the user is not a member
-    (whether or not the workspace exists, so nothing leaks)."""
+    (whether or not the workspace exists, so nothing leaks). Reads all of the user's
+    memberships in the same one query, for the workspace switcher."""
     if not user.is_authenticated:
         raise Http404("No such workspace.")
-    membership = (
-        Membership.objects.select_related("workspace")
-        .filter(user=user, **{f"workspace__{key}": value for key, value in workspace.items()})
-        .first()
+    memberships = list(user_memberships(user=user))
+    setattr(user, _MEMBERSHIPS_SEEN, memberships)
+    membership = next(
+        (
+            m
+            for m in memberships
+            if all(getattr(m.workspace, key) == value for key, value in workspace.items())
+        ),
+        None,
     )
     if membership is None:
         raise Http404("No such workspace.")
     return membership
+
+
+def user_memberships_seen(*, user: User) -> list[Membership] | None:
+    """The user's memberships if this request has read them already (the tenancy lookup
+    or the home page did), else None: the switcher then links to the list instead."""
+    return getattr(user, _MEMBERSHIPS_SEEN, None)
+
+
+def user_memberships_remember(*, user: User, memberships: list[Membership]) -> None:
+    setattr(user, _MEMBERSHIPS_SEEN, memberships)
+
+
+def workspace_former_slug_redirect(*, user: User, workspace_slug: str) -> str | None:
+    """The current slug of the workspace that used to have ``workspace_slug``, when the
+    user is a member of it; None otherwise (for anyone else an old slug is a 404, like
+    any other workspace they are not in)."""
+    if not user.is_authenticated:
+        return None
+    return (
+        WorkspaceFormerSlug.objects.filter(slug=workspace_slug, workspace__memberships__user=user)
+        .values_list("workspace__slug", flat=True)
+        .first()
+    )
 
 
 def workspace_membership_get(*, user: User, workspace_slug: str) -> Membership:
@@ -73,6 +107,10 @@ def workspace_api_key_get(*, workspace: Workspace, api_key_id: int) -> ApiKey:
     return _get_in_workspace(ApiKey.objects.all(), workspace=workspace, pk=api_key_id)
 
 
+def workspace_project_get(*, workspace: Workspace, project_id: int) -> Project:
+    return _get_in_workspace(Project.objects.all(), workspace=workspace, pk=project_id)
+
+
 def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.filter(workspace=workspace).select_related("user")
 
@@ -98,8 +136,11 @@ def workspace_api_keys(*, workspace: Workspace) -> QuerySet[ApiKey]:
 
 
 def user_memberships(*, user: User) -> QuerySet[Membership]:
+    """The user's workspaces, by name."""
     return (
-        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name")
+        Membership.objects.filter(user=user)
+        .select_related("workspace")
+        .order_by("workspace__name", "workspace_id")
     )
 
 

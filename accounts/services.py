@@ -7,11 +7,13 @@ workspace run one after the other.
 """
 
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -31,10 +33,12 @@ from accounts.models import (
     Role,
     User,
     Workspace,
+    WorkspaceFormerSlug,
     validate_time_zone,
 )
 from accounts.tasks import invitation_send
 from accounts.tokens import hash_secret
+from billing import selectors as billing_selectors
 from billing import services as billing_services
 from usage import services as usage_services
 from usage.limits import limit_enforce, paywall_hits_recorded
@@ -113,10 +117,36 @@ def company_domain_from_email(email: str) -> str:
     return "" if domain in PERSONAL_EMAIL_DOMAINS else domain
 
 
+# Slugs that would read as part of the site rather than a workspace's address.
+RESERVED_SLUGS = frozenset(
+    {
+        "account", "accounts", "admin", "api", "app", "billing", "deleted", "docs", "handoff",
+        "healthz", "help", "login", "logout", "metrics", "new", "password", "pricing", "sales",
+        "settings", "signup", "static", "stripe", "support", "w", "workspace", "workspaces",
+        "www",
+    }
+)  # fmt: skip
+DELETED_SLUG_PREFIX = "deleted-"
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,58}[a-z0-9])$")
+
+
+def _slug_taken(slug: str, *, workspace: Workspace | None = None) -> bool:
+    """Whether another workspace has ``slug``, now or as a former slug (whose links still
+    lead to it)."""
+    current = Workspace.objects.filter(slug=slug)
+    former = WorkspaceFormerSlug.objects.filter(slug=slug)
+    if workspace is not None:
+        current = current.exclude(pk=workspace.pk)
+        former = former.exclude(workspace=workspace)
+    return current.exists() or former.exists()
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:50].strip("-") or "workspace"
+    if base in RESERVED_SLUGS or base.startswith(DELETED_SLUG_PREFIX):
+        base = f"{base}-workspace"
     slug = base
-    while Workspace.objects.filter(slug=slug).exists():
+    while _slug_taken(slug):
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
 
@@ -173,6 +203,201 @@ def user_sign_up(
         workspace_name = domain.split(".")[0].title() if domain else user.email.split("@")[0]
     workspace = workspace_create(name=workspace_name, owner=user, time_zone=time_zone)
     return user, workspace
+
+
+@transaction.atomic
+def user_update_profile(
+    *, user: User, full_name: str, email: str, current_password: str = ""
+) -> User:
+    """Change a user's name and e-mail address. A new address must be valid and unused (in
+    any letter case), and needs the current password: the address is the log-in."""
+    full_name = full_name.strip()
+    if len(full_name) > 150:
+        raise ApplicationError("Keep the name to 150 characters.", field="full_name")
+    email = User.objects.normalize_email(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ApplicationError("Enter a valid e-mail address.", field="email") from exc
+    user = User.objects.select_for_update().get(pk=user.pk)
+    changed = []
+    if full_name != user.full_name:
+        user.full_name = full_name
+        changed.append("full_name")
+    old_email = user.email
+    if email != old_email:
+        if not current_password or not check_password(current_password, user.password):
+            raise ApplicationError(
+                "Enter your current password to change your e-mail address.",
+                field="current_password",
+            )
+        if User.objects.filter(email=email).exclude(pk=user.pk).exists():
+            raise Conflict("Another account already uses this e-mail address.", field="email")
+        user.email = email
+        changed.append("email")
+    if not changed:
+        return user
+    try:
+        with transaction.atomic():
+            user.save(update_fields=changed)
+    except IntegrityError as exc:  # the address was taken a moment ago
+        raise Conflict("Another account already uses this e-mail address.", field="email") from exc
+    if "email" in changed:
+        audit_record(
+            action=AuditEvent.Action.USER_EMAIL_CHANGED,
+            actor=user,
+            subject=email,
+            before={"email": old_email},
+            after={"email": email},
+        )
+    return user
+
+
+# Workspace settings -----------------------------------------------------------------------
+
+
+def _owner_require(*, workspace: Workspace, actor: User, doing: str) -> Membership:
+    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
+    if membership is None or membership.role != Role.OWNER:
+        raise PermissionDenied(f"Only the workspace's owners can {doing}.")
+    return membership
+
+
+def _slug_clean(slug: str) -> str:
+    slug = (slug or "").strip().lower()
+    if not slug:
+        raise ApplicationError("Choose an address for the workspace.", field="slug")
+    if not 3 <= len(slug) <= 60:
+        raise ApplicationError("Use 3 to 60 characters for the address.", field="slug")
+    if not SLUG_PATTERN.match(slug):
+        raise ApplicationError(
+            "Use lower-case letters, digits and hyphens, starting and ending with a letter "
+            "or a digit.",
+            field="slug",
+        )
+    if slug in RESERVED_SLUGS or slug.startswith(DELETED_SLUG_PREFIX):
+        raise ApplicationError(f"“{slug}” is reserved: choose another address.", field="slug")
+    return slug
+
+
+@transaction.atomic
+def workspace_update(
+    *, workspace: Workspace, actor: User, name: str, slug: str, now: datetime | None = None
+) -> Workspace:
+    """Rename the workspace and/or change its address (slug). Owners only. A new slug is
+    validated (format, reserved words) and must be free, including other workspaces'
+    former slugs; the old slug keeps leading members to the workspace (``former_slugs``)
+    and no other workspace can take it."""
+    name = name.strip()
+    if not name:
+        raise ApplicationError("Give the workspace a name.", field="name")
+    if len(name) > 100:
+        raise ApplicationError("Keep the name to 100 characters.", field="name")
+    workspace = _lock_workspace(workspace)
+    _owner_require(workspace=workspace, actor=actor, doing="change its settings")
+    slug = (slug or "").strip().lower()
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    if name != workspace.name:
+        before["name"], after["name"] = workspace.name, name
+    if slug != workspace.slug:
+        slug = _slug_clean(slug)
+        if _slug_taken(slug, workspace=workspace):
+            raise Conflict(f"The address /w/{slug}/ is taken: choose another.", field="slug")
+        before["slug"], after["slug"] = workspace.slug, slug
+    if not after:
+        return workspace
+    if "slug" in after:
+        WorkspaceFormerSlug.objects.filter(workspace=workspace, slug=slug).delete()
+        WorkspaceFormerSlug.objects.get_or_create(
+            slug=workspace.slug, defaults={"workspace": workspace}
+        )
+    workspace.name = name
+    workspace.slug = slug
+    try:
+        with transaction.atomic():
+            workspace.save(update_fields=["name", "slug", "updated_at"])
+    except IntegrityError as exc:  # taken a moment ago by a new workspace
+        raise Conflict(f"The address /w/{slug}/ is taken: choose another.", field="slug") from exc
+    audit_record(
+        action=AuditEvent.Action.WORKSPACE_CHANGED,
+        workspace=workspace,
+        actor=actor,
+        subject=workspace.slug,
+        before=before,
+        after=after,
+        now=now,
+    )
+    return workspace
+
+
+def workspace_deletion_blocker(*, workspace: Workspace) -> str | None:
+    """Why the workspace cannot be deleted now, or None. The rule: a paid subscription must
+    be canceled first (set to end at the end of its period: no further payment is taken),
+    and a failed payment still being retried must be settled, so no live subscription keeps
+    billing a deleted workspace."""
+    subscription = billing_selectors.workspace_subscription(workspace_id=workspace.pk)
+    if not subscription.is_paid:
+        return None
+    plan = subscription.plan.name
+    if subscription.status == "past_due":
+        return (
+            f"The last payment for the {plan} plan failed and is still being retried: update "
+            "the card in the billing portal, or cancel the subscription and wait until it has "
+            "ended, before deleting the workspace."
+        )
+    if not billing_services.subscription_canceling(subscription):
+        return (
+            f"{workspace.name} pays for the {plan} plan: cancel the subscription on the billing "
+            "page first. It then is not renewed and no further payment is taken; after that "
+            "you can delete the workspace."
+        )
+    return None
+
+
+@transaction.atomic
+def workspace_delete(
+    *, workspace: Workspace, actor: User, confirmation: str, now: datetime | None = None
+) -> Workspace:
+    """Delete the workspace: its members lose access at once, its API keys stop working,
+    open invitations are withdrawn, its addresses are freed. Owners only, after typing the
+    workspace's address; refused while a paid subscription would keep billing it
+    (``workspace_deletion_blocker``). The row stays, marked deleted, with its billing
+    records (a canceled subscription runs out and its webhooks still land) and its audit
+    log."""
+    now = now or timezone.now()
+    workspace = _lock_workspace(workspace)
+    _owner_require(workspace=workspace, actor=actor, doing="delete it")
+    if (confirmation or "").strip().lower() != workspace.slug:
+        raise ApplicationError(
+            f"Type the workspace's address, {workspace.slug}, to confirm.", field="confirmation"
+        )
+    blocker = workspace_deletion_blocker(workspace=workspace)
+    if blocker:
+        raise Conflict(blocker)
+    before = {"name": workspace.name, "slug": workspace.slug}
+    members = Membership.objects.filter(workspace=workspace)
+    before["members"] = members.count()
+    members.delete()
+    Invitation.objects.filter(workspace=workspace, accepted_at=None, revoked_at=None).update(
+        revoked_at=now, updated_at=now
+    )
+    ApiKey.objects.filter(workspace=workspace, revoked_at=None).update(
+        revoked_at=now, updated_at=now
+    )
+    WorkspaceFormerSlug.objects.filter(workspace=workspace).delete()
+    workspace.slug = f"{DELETED_SLUG_PREFIX}{workspace.pk}-{secrets.token_hex(4)}"
+    workspace.deleted_at = now
+    workspace.save(update_fields=["slug", "deleted_at", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.WORKSPACE_DELETED,
+        workspace=workspace,
+        actor=actor,
+        subject=before["slug"],
+        before=before,
+        now=now,
+    )
+    return workspace
 
 
 # Memberships ------------------------------------------------------------------------------
@@ -586,15 +811,61 @@ def api_key_authenticate(*, raw_key: str, now: datetime | None = None) -> ApiKey
 # Projects ---------------------------------------------------------------------------------
 
 
-def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
-    """Create a project, within the plan's projects limit. Any member may."""
+def _project_name_clean(name: str) -> str:
     name = name.strip()
     if not name:
         raise ApplicationError("Give the project a name.", field="name")
     if len(name) > 100:
         raise ApplicationError("Keep the name to 100 characters.", field="name")
-    if not Membership.objects.filter(workspace=workspace, user=actor).exists():
-        raise PermissionDenied("Only members of the workspace can create projects.")
+    return name
+
+
+def _project_name_require_free(
+    *, workspace: Workspace, name: str, project: Project | None = None
+) -> None:
+    """Names are unique within a workspace in any letter case (the database holds the
+    rule; this says it clearly). Callers hold the workspace lock."""
+    others = Project.objects.filter(workspace=workspace, name__iexact=name)
+    if project is not None:
+        others = others.exclude(pk=project.pk)
+    existing = others.first()
+    if existing is not None:
+        raise Conflict(
+            f"This workspace already has a project named “{existing.name}”: choose another name.",
+            field="name",
+        )
+
+
+def _project_save(project: Project, name: str, **save: object) -> None:
+    try:
+        with transaction.atomic():
+            project.save(**save)
+    except IntegrityError as exc:  # a concurrent change took the name
+        raise Conflict(
+            f"This workspace already has a project named “{name}”: choose another name.",
+            field="name",
+        ) from exc
+
+
+def _project_lock(project: Project) -> Project:
+    locked = Project.objects.select_for_update().filter(pk=project.pk).first()
+    if locked is None:
+        raise Conflict("This project was deleted a moment ago.")
+    return locked
+
+
+def _project_member(*, workspace: Workspace, actor: User, doing: str) -> Membership:
+    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
+    if membership is None:
+        raise PermissionDenied(f"Only members of the workspace can {doing}.")
+    return membership
+
+
+def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
+    """Create a project, within the plan's projects limit, under a name no other project of
+    the workspace has. Any member may."""
+    name = _project_name_clean(name)
+    _project_member(workspace=workspace, actor=actor, doing="create projects")
     with paywall_hits_recorded(user_email=actor.email):
         project = _project_create(workspace=workspace, name=name, actor=actor)
     usage_services.product_event_record(
@@ -609,8 +880,10 @@ def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
 @transaction.atomic
 def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
     workspace = _lock_workspace(workspace)
+    _project_name_require_free(workspace=workspace, name=name)
     limit_enforce(workspace, "projects", 1)
-    project = Project.objects.create(workspace=workspace, name=name, created_by=actor)
+    project = Project(workspace=workspace, name=name, created_by=actor)
+    _project_save(project, name)
     audit_record(
         action=AuditEvent.Action.PROJECT_CREATED,
         workspace=workspace,
@@ -618,6 +891,52 @@ def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
         subject=name,
     )
     return project
+
+
+@transaction.atomic
+def project_rename(*, project: Project, name: str, actor: User) -> Project:
+    """Rename a project (a change of letter case only is allowed). Any member may."""
+    name = _project_name_clean(name)
+    workspace = _lock_workspace(project.workspace)
+    _project_member(workspace=workspace, actor=actor, doing="rename projects")
+    project = _project_lock(project)
+    if name == project.name:
+        return project
+    _project_name_require_free(workspace=workspace, name=name, project=project)
+    before = project.name
+    project.name = name
+    _project_save(project, name, update_fields=["name", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.PROJECT_RENAMED,
+        workspace=workspace,
+        actor=actor,
+        subject=name,
+        before={"name": before},
+        after={"name": name},
+    )
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor: User) -> None:
+    """Delete a project; it stops counting against the plan's projects limit at once.
+    Owners and admins may delete any project, a member only the ones they created."""
+    workspace = _lock_workspace(project.workspace)
+    membership = _project_member(workspace=workspace, actor=actor, doing="delete projects")
+    project = _project_lock(project)
+    if not membership.can_manage and project.created_by_id != actor.pk:
+        raise PermissionDenied(
+            "Only owners, admins and the member who created a project can delete it."
+        )
+    name = project.name
+    project.delete()
+    audit_record(
+        action=AuditEvent.Action.PROJECT_DELETED,
+        workspace=workspace,
+        actor=actor,
+        subject=name,
+        before={"name": name},
+    )
 
 
 # Onboarding -------------------------------------------------------------------------------

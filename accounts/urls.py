@@ -37,12 +37,26 @@ workspace_patterns = [
     ),
     path("projects/", views.projects, name="workspace_projects"),
     path("projects/new/", views.project_create, name="workspace_project_create"),
+    path(
+        "projects/<int:project_id>/rename/",
+        views.project_rename,
+        name="workspace_project_rename",
+    ),
+    path(
+        "projects/<int:project_id>/delete/",
+        views.project_delete,
+        name="workspace_project_delete",
+    ),
     path("audit-log/", views.audit_log, name="workspace_audit_log"),
+    path("settings/", views.workspace_settings, name="workspace_settings"),
+    path("settings/delete/", views.workspace_delete, name="workspace_delete"),
 ]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", views.signup, name="signup"),
+    path("workspaces/new/", views.workspace_new, name="workspace_new"),
+    path("account/", views.profile, name="profile"),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
     path("w/<slug:workspace_slug>/", include(workspace_patterns)),
     path("", include("django.contrib.auth.urls")),

@@ -1,14 +1,16 @@
 """Pages of accounts: sign-up, the workspace's onboarding, members, invitations, API keys,
-projects and the audit log.
+projects, the audit log, the workspace's settings, a new workspace and the user's profile.
 
 Every workspace page is wrapped in ``workspace_view``: it resolves the acting user's
 membership through the tenancy selector (404 for a workspace the user is not in) and hands
-it to the view. Changes go through services; a refused change re-renders the page with the
+it to the view; a workspace's former slug sends its members to the same page under the
+current one. Changes go through services; a refused change re-renders the page with the
 reason and the status the error carries. A change refused by the plan (``LimitExceeded``,
 ``FeatureNotIncluded``: 402) shows the paywall, ``templates/billing/_paywall.html``, where
 the page shows its messages.
 """
 
+import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 
@@ -16,25 +18,35 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.audit import AuditVocabulary, audit_entries
 from accounts.errors import ApplicationError
 from accounts.forms import (
     AcceptAsNewUserForm,
     ApiKeyForm,
     InvitationForm,
+    ProfileForm,
     ProjectForm,
+    ProjectRenameForm,
     RoleForm,
     SignUpForm,
+    WorkspaceDeleteForm,
+    WorkspaceForm,
+    WorkspaceSettingsForm,
 )
-from accounts.models import Membership, OnboardingStep, User, Workspace
+from accounts.models import Membership, OnboardingStep, Project, Role, User, Workspace
+from billing import selectors as billing_selectors
 from billing import services as billing_services
+from billing.entitlements import catalog
+from billing.forms_billing import CancelForm
+from billing.templatetags.money import money
 from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, check, feature_enforce
-from usage.selectors import activation_rule
+from usage.selectors import activation_rule, metric_definitions
 
 type WorkspaceView = Callable[..., HttpResponse]
 
@@ -45,17 +57,39 @@ def workspace_view(view: WorkspaceView) -> Callable[..., HttpResponse]:
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, workspace_slug: str, **kwargs: object) -> HttpResponse:
-        membership = selectors.workspace_membership_get(
-            user=request.user, workspace_slug=workspace_slug
-        )
+        try:
+            membership = selectors.workspace_membership_get(
+                user=request.user, workspace_slug=workspace_slug
+            )
+        except Http404:
+            current = selectors.workspace_former_slug_redirect(
+                user=request.user, workspace_slug=workspace_slug
+            )
+            if current is None:
+                raise
+            return _under_current_slug(request, current)
         return view(request, membership, **kwargs)
 
     return wrapper
 
 
+def _under_current_slug(request: HttpRequest, slug: str) -> HttpResponse:
+    """The same page at the workspace's current address (a form posted to the old one is
+    posted again there: 307 keeps the method and the body)."""
+    match = request.resolver_match
+    url = reverse(match.view_name, args=match.args, kwargs={**match.kwargs, "workspace_slug": slug})
+    if request.META.get("QUERY_STRING"):
+        url += "?" + request.META["QUERY_STRING"]
+    status = 302 if request.method in ("GET", "HEAD") else 307
+    return HttpResponseRedirect(url, status=status)
+
+
 def _form_error(form: object, exc: ApplicationError) -> None:
-    field = exc.field if exc.field in getattr(form, "fields", {}) else None
-    form.add_error(field, exc.message)
+    """Show the error at its field, or above the form when the field is not shown (a
+    hidden one, like the time zone the browser fills in)."""
+    fields = getattr(form, "fields", {})
+    shown = exc.field in fields and not fields[exc.field].widget.is_hidden
+    form.add_error(exc.field if shown else None, exc.message)
 
 
 type Paywall = LimitExceeded | FeatureNotIncluded
@@ -80,6 +114,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect("signup")
     memberships = list(selectors.user_memberships(user=request.user))
+    selectors.user_memberships_remember(user=request.user, memberships=memberships)
     if len(memberships) == 1 and not request.user.is_staff:
         return redirect("workspace_onboarding", workspace_slug=memberships[0].workspace.slug)
     return render(request, "accounts/home.html", {"memberships": memberships})
@@ -348,6 +383,11 @@ def _projects_page(
     return render(request, "accounts/projects.html", context, status=status)
 
 
+def _may_delete_project(membership: Membership, project: Project) -> bool:
+    """What ``project_delete`` allows, to show the link only where it works."""
+    return membership.can_manage or project.created_by_id == membership.user_id
+
+
 @workspace_view
 def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The workspace's projects; any member sees them and may create one."""
@@ -373,6 +413,57 @@ def project_create(request: HttpRequest, membership: Membership) -> HttpResponse
     return redirect("workspace_projects", workspace_slug=membership.workspace.slug)
 
 
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def project_rename(request: HttpRequest, membership: Membership, project_id: int):
+    """Rename a project: any member may, to a name no other project of the workspace has."""
+    project = selectors.workspace_project_get(workspace=membership.workspace, project_id=project_id)
+    form = ProjectRenameForm(request.POST or None, initial={"name": project.name})
+    context = {"membership": membership, "workspace": membership.workspace, "project": project}
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            old_name = project.name
+            try:
+                project = services.project_rename(
+                    project=project, name=form.cleaned_data["name"], actor=request.user
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, f"Project “{old_name}” is now “{project.name}”.")
+                return redirect("workspace_projects", workspace_slug=membership.workspace.slug)
+    context["form"] = form
+    return render(request, "accounts/project_rename.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def project_delete(request: HttpRequest, membership: Membership, project_id: int):
+    """Asks first (GET), deletes on POST. Owners and admins delete any project, a member
+    the ones they created."""
+    project = selectors.workspace_project_get(workspace=membership.workspace, project_id=project_id)
+    context: dict[str, object] = {
+        "membership": membership,
+        "workspace": membership.workspace,
+        "project": project,
+    }
+    if request.method == "POST":
+        try:
+            services.project_delete(project=project, actor=request.user)
+        except ApplicationError as exc:
+            context["error"] = exc.message
+            return render(request, "accounts/project_delete.html", context, status=exc.status)
+        messages.success(request, f"Project “{project.name}” deleted.")
+        return redirect("workspace_projects", workspace_slug=membership.workspace.slug)
+    if not _may_delete_project(membership, project):
+        context["error"] = "Only owners, admins and the member who created a project can delete it."
+        return render(request, "accounts/project_delete.html", context, status=403)
+    return render(request, "accounts/project_delete.html", context)
+
+
 # Audit log --------------------------------------------------------------------------------
 
 AUDIT_LOG_PAGE_SIZE = 50
@@ -393,8 +484,182 @@ def audit_log(request: HttpRequest, membership: Membership) -> HttpResponse:
         context["paywall"] = exc
         return render(request, "accounts/audit_log.html", context, status=exc.status)
     events = selectors.workspace_audit_events(workspace=workspace)
-    context["page"] = Paginator(events, AUDIT_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(events, AUDIT_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    context["page"] = page
+    context["entries"] = audit_entries(
+        page.object_list,
+        vocabulary=_audit_vocabulary(),
+        tz=zoneinfo.ZoneInfo(workspace.time_zone),
+    )
     return render(request, "accounts/audit_log.html", context)
+
+
+def _audit_vocabulary() -> AuditVocabulary:
+    """Names for the audit log's sentences, from the apps that own them (each loaded only
+    if an entry on the page needs it; plans and metrics come from caches)."""
+    return AuditVocabulary(
+        plans=lambda: {plan.code: plan.name for plan in catalog().plans},
+        metrics=lambda: {key: metric.name for key, metric in metric_definitions().items()},
+        features=lambda: {
+            key: feature.name for key, feature in billing_selectors.feature_definitions().items()
+        },
+        reasons=lambda: {
+            str(value): str(label) for value, label in CancelForm.base_fields["reason"].choices
+        },
+        money=money,
+    )
+
+
+# Workspace settings -----------------------------------------------------------------------
+
+
+def _settings_context(membership: Membership, **extra: object) -> dict[str, object]:
+    return {"membership": membership, "workspace": membership.workspace, **extra}
+
+
+def _settings_forbidden(request: HttpRequest, membership: Membership, template: str):
+    context = _settings_context(
+        membership, forbidden="Only owners and admins of this workspace can see its settings."
+    )
+    return render(request, template, context, status=403)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def workspace_settings(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Name and address. Owners change them; admins see them; members are refused."""
+    if not membership.can_manage:
+        return _settings_forbidden(request, membership, "accounts/workspace_settings.html")
+    workspace = membership.workspace
+    initial = {"name": workspace.name, "slug": workspace.slug}
+    form = WorkspaceSettingsForm(request.POST or None, initial=initial)
+    is_owner = membership.role == Role.OWNER
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            old_slug = workspace.slug
+            try:
+                workspace = services.workspace_update(
+                    workspace=workspace,
+                    actor=request.user,
+                    name=form.cleaned_data["name"],
+                    slug=form.cleaned_data["slug"],
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+                workspace.refresh_from_db()
+            else:
+                if workspace.slug != old_slug:
+                    messages.success(
+                        request,
+                        f"Saved. The workspace's address is now /w/{workspace.slug}/: links "
+                        f"with /w/{old_slug}/ still lead members here, but update the "
+                        "bookmarks and links you share.",
+                    )
+                else:
+                    messages.success(request, "Saved.")
+                return redirect("workspace_settings", workspace_slug=workspace.slug)
+    if not is_owner:
+        for field in form.fields.values():
+            field.disabled = True
+    context = _settings_context(membership, form=form, is_owner=is_owner)
+    return render(request, "accounts/workspace_settings.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@workspace_view
+def workspace_delete(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """Says first what deleting does and what happens to the subscription; deletes on a
+    POST that types the workspace's address. Owners only."""
+    if not membership.can_manage:
+        return _settings_forbidden(request, membership, "accounts/workspace_delete.html")
+    workspace = membership.workspace
+    form = WorkspaceDeleteForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            name = workspace.name
+            try:
+                services.workspace_delete(
+                    workspace=workspace,
+                    actor=request.user,
+                    confirmation=form.cleaned_data["confirmation"],
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, f"{name} was deleted.")
+                return redirect("home")
+    subscription = billing_selectors.workspace_subscription(workspace_id=workspace.pk)
+    context = _settings_context(
+        membership,
+        form=form,
+        is_owner=membership.role == Role.OWNER,
+        blocker=services.workspace_deletion_blocker(workspace=workspace),
+        plan_name=subscription.plan.name,
+        paid=subscription.is_paid,
+        ends_at=subscription.current_period_end,
+    )
+    return render(request, "accounts/workspace_delete.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def workspace_new(request: HttpRequest) -> HttpResponse:
+    """Another workspace for someone who already has an account; they are its owner."""
+    form = WorkspaceForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                workspace = services.workspace_create(
+                    name=form.cleaned_data["name"],
+                    owner=request.user,
+                    time_zone=form.cleaned_data["time_zone"] or "UTC",
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, f"{workspace.name} is ready.")
+                return redirect("workspace_onboarding", workspace_slug=workspace.slug)
+    return render(request, "accounts/workspace_new.html", {"form": form}, status=status)
+
+
+# The user's profile -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    """Name and e-mail address; the password has its own page (Django's)."""
+    user = request.user
+    form = ProfileForm(
+        request.POST or None, initial={"full_name": user.full_name, "email": user.email}
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                services.user_update_profile(
+                    user=user,
+                    full_name=form.cleaned_data["full_name"],
+                    email=form.cleaned_data["email"],
+                    current_password=form.cleaned_data["current_password"],
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, "Your profile is saved.")
+                return redirect("profile")
+    return render(request, "accounts/profile.html", {"form": form}, status=status)
 
 
 # Accepting an invitation ------------------------------------------------------------------

@@ -25,6 +25,7 @@ class Objects:
     member: Membership
     invitation_id: int
     api_key_id: int
+    project_id: int
 
 
 def _populate(workspace: Workspace) -> Objects:
@@ -34,7 +35,8 @@ def _populate(workspace: Workspace) -> Objects:
         workspace=workspace, email=f"invitee@{workspace.slug}.io", actor=actor
     )
     api_key, _ = services.api_key_create(workspace=workspace, name="key", actor=actor)
-    return Objects(workspace, member, invitation.pk, api_key.pk)
+    project = services.project_create(workspace=workspace, name="Launch", actor=actor)
+    return Objects(workspace, member, invitation.pk, api_key.pk, project.pk)
 
 
 # name -> (HTTP method, the URL's object kwargs taken from a workspace's objects, or None)
@@ -52,6 +54,10 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_api_key_revoke": ("post", lambda o: {"api_key_id": o.api_key_id}),
     "workspace_projects": ("get", None),
     "workspace_project_create": ("post", None),
+    "workspace_project_rename": ("post", lambda o: {"project_id": o.project_id}),
+    "workspace_project_delete": ("post", lambda o: {"project_id": o.project_id}),
+    "workspace_settings": ("post", None),
+    "workspace_delete": ("post", None),
     "workspace_audit_log": ("get", None),
     "workspace_plan": ("get", None),
     "workspace_billing": ("get", None),
@@ -64,7 +70,16 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_billing_status": ("get", None),
 }
 
-POST_DATA = {"email": "x@y.io", "role": "admin", "name": "stolen"}
+POST_DATA = {
+    "email": "x@y.io",
+    "role": "admin",
+    "name": "stolen",
+    "slug": "stolen",
+    "confirmation": "theirs",
+}
+# Pages that also answer GET (a form or a confirmation) besides the POST above.
+ALSO_GET = ["workspace_project_rename", "workspace_project_delete", "workspace_settings"]
+ALSO_GET += ["workspace_delete"]
 
 
 @pytest.fixture
@@ -75,7 +90,7 @@ def two_workspaces():
 
 
 def _snapshot() -> tuple:
-    from accounts.models import ApiKey, Invitation, Project
+    from accounts.models import ApiKey, Invitation, Project, WorkspaceFormerSlug
     from billing.models import Cancellation, LocalStripeObject, Subscription
     from usage.models import ProductEvent
 
@@ -88,6 +103,8 @@ def _snapshot() -> tuple:
         sorted(Subscription.objects.values_list("workspace_id", "plan_id", "seats", "status")),
         Cancellation.objects.count(),
         LocalStripeObject.objects.count(),  # no checkout or portal session for someone else
+        sorted(Workspace.objects.values_list("id", "name", "slug", "deleted_at")),
+        sorted(WorkspaceFormerSlug.objects.values_list("slug", "workspace_id")),
     )
 
 
@@ -118,6 +135,34 @@ def test_objects_of_another_workspace_are_404_under_ones_own_slug(client, two_wo
 
     assert response.status_code == 404
     assert _snapshot() == before
+
+
+@pytest.mark.parametrize("name", ALSO_GET)
+def test_the_forms_and_confirmations_of_another_workspace_are_404_too(client, two_workspaces, name):
+    mine, theirs = two_workspaces
+    client.force_login(mine.workspace.created_by)
+    _, object_kwargs = WORKSPACE_URLS[name]
+    kwargs = object_kwargs(theirs) if object_kwargs else {}
+    url = reverse(name, kwargs={"workspace_slug": theirs.workspace.slug, **kwargs})
+
+    assert client.get(url).status_code == 404
+
+
+def test_a_former_slug_of_another_workspace_is_404_not_a_redirect(client, two_workspaces):
+    mine, theirs = two_workspaces
+    old_slug = theirs.workspace.slug
+    services.workspace_update(
+        workspace=theirs.workspace,
+        actor=theirs.workspace.created_by,
+        name=theirs.workspace.name,
+        slug="theirs-renamed",
+    )
+    client.force_login(mine.workspace.created_by)
+
+    for path in (f"/w/{old_slug}/", f"/w/{old_slug}/settings/", f"/w/{old_slug}/members/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "theirs-renamed" not in response.text
 
 
 def test_an_api_key_sees_only_its_own_workspace(client, two_workspaces):

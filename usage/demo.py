@@ -1,5 +1,6 @@
 """Demo usage for ``manage.py seed_demo``: 30 days of API calls and storage for every
-activated workspace, and product events by their members (for active-people counts).
+activated demo workspace (``Workspace.is_demo``, set by seed_demo only), and product events
+by their members (for active-people counts). Workspaces people signed up for never get any.
 
 The events go into the same tables as real ones, and the counters and daily rollups are
 computed from exactly those events, so every invariant of real usage holds for demo data
@@ -119,8 +120,8 @@ def _product_events(rng: random.Random, workspace_id: int, now: datetime) -> lis
 
 
 def seed_usage(*, rng: random.Random, now: datetime, also: list[int] = ()) -> int:
-    """Demo usage for activated workspaces (and ``also``) that have none for today.
-    Returns how many workspaces got usage."""
+    """Demo usage for activated demo workspaces (and the demo workspaces in ``also``, even
+    if not activated) that have none for today. Returns how many workspaces got usage."""
     today_key = f"demo-api_calls-{now:%Y-%m-%d}"
     done = set(
         UsageEvent.objects.filter(idempotency_key=today_key).values_list("workspace_id", flat=True)
@@ -128,7 +129,9 @@ def seed_usage(*, rng: random.Random, now: datetime, also: list[int] = ()) -> in
     workspaces = [
         (pk, activated_at)
         for pk, activated_at, created_at in Workspace.objects.filter(
-            Q(activated_at__isnull=False) | Q(pk__in=also)
+            Q(activated_at__isnull=False) | Q(pk__in=also),
+            is_demo=True,
+            deleted_at__isnull=True,
         )
         .order_by("pk")
         .values_list("pk", "activated_at", "created_at")

@@ -5,15 +5,17 @@ import random
 import re
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Exists, F, Max, Min, OuterRef
 from django.utils import timezone
 
-from accounts import demo, roles
+from accounts import demo, roles, services
 from accounts.models import (
     ApiKey,
+    AuditEvent,
     Invitation,
     InvitationStatus,
     Membership,
@@ -22,6 +24,9 @@ from accounts.models import (
     User,
     Workspace,
 )
+from usage.models import ProductEvent, UsageCounter, UsageDaily, UsageEvent
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 # The credentials the README documents: spelled out here, not imported, so a change to them
 # fails a test.
@@ -230,3 +235,116 @@ def test_the_bulk_plan_is_the_same_on_every_run():
 
     assert shape(plans[0]) == shape(plans[1])
     assert len({ws.company_domain for ws in plans[0]}) == 300
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("debug")
+class TestRealWorkspaces:
+    """Workspaces people sign up for on the embedded default are not demo data."""
+
+    @staticmethod
+    def _rows_of(workspace: Workspace) -> dict[str, int]:
+        models = (
+            UsageEvent,
+            UsageCounter,
+            UsageDaily,
+            ProductEvent,
+            ApiKey,
+            Membership,
+            Invitation,
+            OnboardingStep,
+            AuditEvent,
+        )
+        return {m.__name__: m.objects.filter(workspace=workspace).count() for m in models}
+
+    def test_a_real_users_activated_workspace_gains_nothing_from_seed_demo_run_twice(self):
+        seed_demo()
+        _, workspace = services.user_sign_up(
+            email="ada@lovelace.dev",
+            password="an-unguessable-passphrase-42",
+            workspace_name="Lovelace Labs",
+        )
+        services.workspace_activate(workspace_id=workspace.pk, now=timezone.now())
+        before = self._rows_of(workspace)
+
+        seed_demo()
+        seed_demo()
+
+        workspace.refresh_from_db()
+        assert not workspace.is_demo
+        assert self._rows_of(workspace) == before
+        assert not UsageEvent.objects.filter(workspace=workspace).exists()
+
+    def test_a_real_workspace_named_like_the_demo_one_is_left_alone(self):
+        _, workspace = services.user_sign_up(
+            email="ceo@acme-analytics.com",
+            password="an-unguessable-passphrase-42",
+            workspace_name="Acme Analytics",
+        )
+        services.workspace_activate(workspace_id=workspace.pk, now=timezone.now())
+
+        seed_demo()
+
+        workspace.refresh_from_db()
+        assert not workspace.is_demo
+        assert not UsageEvent.objects.filter(workspace=workspace).exists()
+        demo_acme = Workspace.objects.get(is_demo=True, name="Acme Analytics")
+        assert demo_acme.created_by.email == OWNER[0]
+        assert UsageEvent.objects.filter(workspace=demo_acme).exists()
+
+    def test_every_seeded_workspace_is_marked_as_demo(self):
+        seed_demo()
+
+        assert not Workspace.objects.filter(is_demo=False).exists()
+        assert Workspace.objects.filter(is_demo=True).count() == 301
+
+    def test_the_demo_workspace_is_found_again_after_the_owner_renames_it(self):
+        seed_demo()
+        acme = Workspace.objects.get(name="Acme Analytics")
+        owner = User.objects.get(email=OWNER[0])
+        services.workspace_update(workspace=acme, actor=owner, name="Acme Corp", slug=acme.slug)
+        counts = row_counts()
+
+        seed_demo()
+
+        assert row_counts() == counts
+        assert not Workspace.objects.filter(name="Acme Analytics").exists()
+
+
+def _readme_log_ins() -> list[dict[str, str]]:
+    """The rows of the README's demo log-in table."""
+    section = README.read_text().split("## Demo log-ins", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and "@" in cells[1]:
+            who, email, password, where = cells
+            rows.append(
+                {
+                    "who": who,
+                    "email": email.strip("`"),
+                    "password": password.strip("`"),
+                    "where": where,
+                }
+            )
+    return rows
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("debug")
+def test_the_printed_log_ins_say_what_the_readme_table_says():
+    output = seed_demo()
+    rows = _readme_log_ins()
+
+    assert {row["email"] for row in rows} == {login.email for login in demo.DEMO_LOGINS}
+    for row in rows:
+        printed = output.split(f"{row['email']} / {row['password']}", 1)[1].split("\n")[1:3]
+        purpose, go_to = (line.strip() for line in printed)
+        path = re.match(r"`([^`]+)`", row["where"]).group(1)
+        assert go_to.endswith(path), (row, go_to)
+        note = re.search(r"\((.+)\)", row["where"])
+        if note:
+            assert note.group(1) in purpose, (row, purpose)
+        group = re.search(r'group "([^"]+)"', row["who"])
+        if group:
+            assert f'"{group.group(1)}" group' in purpose, (row, purpose)
