@@ -5,10 +5,6 @@ must be checked in a few milliseconds. The serializers below describe the API fo
 OpenAPI schema.
 """
 
-import json
-from typing import Any
-
-from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -17,8 +13,9 @@ from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
 from usage import services
+from usage.api.parsers import IngestionJSONParser
 from usage.api.throttling import ApiKeyRateThrottle
-from usage.ingestion import BatchInvalid, batch_error, usage_batch_parse, usage_events_ingest
+from usage.ingestion import usage_batch_parse, usage_events_ingest
 from usage.product_events import product_batch_parse
 from usage.selectors import entitlements_summary, metric_definitions
 
@@ -26,39 +23,23 @@ EVENT_STATUSES = ["accepted", "duplicate", "rejected"]
 LIMIT_STATUSES = ["ok", "near_limit", "at_limit", "over_limit"]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _decode_body(request: Request) -> Any:
-    """The JSON body, or ``BatchInvalid`` (400) if it is too large or malformed."""
-    cap = settings.HANDOFF_API_MAX_BODY_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > cap:
-        raise BatchInvalid([batch_error(None, "body", f"the body is over the {cap:,}-byte cap")])
-    raw = request.body
-    if len(raw) > cap:
-        raise BatchInvalid([batch_error(None, "body", f"the body is over the {cap:,}-byte cap")])
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BatchInvalid([batch_error(None, "body", f"malformed JSON: {exc}")]) from exc
-
-
 def _status(results: list[dict]) -> int:
-    """200 when nothing was rejected; 402 when every new event hit a hard limit; 207 when
-    the batch was partly accepted."""
-    rejected = sum(1 for r in results if r["status"] == "rejected")
-    accepted = sum(1 for r in results if r["status"] == "accepted")
-    if not rejected:
+    """200 when nothing was rejected. When nothing was accepted either and every rejection
+    has one code, that code: 402 (hard limits) or 409 (idempotency conflicts). Otherwise 207:
+    the batch was partly accepted, or refused for different reasons."""
+    codes = {r["code"] for r in results if r["status"] == "rejected"}
+    if not codes:
         return 200
-    return 402 if not accepted else 207
+    if len(codes) == 1 and not any(r["status"] == "accepted" for r in results):
+        return codes.pop()
+    return 207
 
 
 class KeyAuthenticatedView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
     throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [IngestionJSONParser]
 
 
 # Schema -------------------------------------------------------------------------------------
@@ -227,7 +208,7 @@ class UsageEventsView(KeyAuthenticatedView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = usage_batch_parse(_decode_body(request), metrics=metric_definitions())
+        events = usage_batch_parse(request.data, metrics=metric_definitions())
         result = usage_events_ingest(workspace=request.auth.workspace, events=events)
         counts = result.counts
         body = {
@@ -270,14 +251,20 @@ class ProductEventsView(KeyAuthenticatedView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = product_batch_parse(_decode_body(request))
+        events = product_batch_parse(request.data)
         results = services.product_events_ingest(
             workspace_id=request.auth.workspace_id, events=events
         )
-        accepted = sum(1 for r in results if r["status"] == "accepted")
-        return Response(
-            {"accepted": accepted, "duplicates": len(results) - accepted, "results": results}
-        )
+        counts = dict.fromkeys(EVENT_STATUSES, 0)
+        for result in results:
+            counts[result["status"]] += 1
+        body = {
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "results": results,
+        }
+        return Response(body, status=_status(results))
 
 
 class EntitlementsView(KeyAuthenticatedView):
