@@ -210,7 +210,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff API",
-    "DESCRIPTION": "Usage ingestion, entitlements and the PQL queue of a Handoff installation.",
+    "DESCRIPTION": (
+        "The API of a Handoff installation for workspace API keys: metered usage, product "
+        "events, entitlements (plan, limits, usage, features) and the key's workspace."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -133,6 +133,10 @@ def batch_events(payload: Any) -> list[Any]:
     """The ``events`` list of a body, 1 to ``MAX_EVENTS`` long, or ``BatchInvalid``."""
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BatchInvalid([batch_error(None, "events", 'send {"events": [...]}')])
+    if unknown := set(payload) - {"events"}:
+        raise BatchInvalid(
+            [batch_error(None, "body", f"unknown field(s): {', '.join(sorted(unknown))}")]
+        )
     events = payload["events"]
     if not 1 <= len(events) <= MAX_EVENTS:
         raise BatchInvalid(

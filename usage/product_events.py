@@ -22,6 +22,7 @@ from usage.ingestion import (
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,79}$"
 NAME = re.compile(NAME_PATTERN)
 MAX_PROPERTIES_CHARS = 4000
+MAX_EMAIL_LENGTH = 254
 FIELDS = {"name", "user_email", "properties", "idempotency_key", "timestamp"}
 REQUIRED_FIELDS = ("name", "idempotency_key", "timestamp")
 
@@ -29,6 +30,8 @@ REQUIRED_FIELDS = ("name", "idempotency_key", "timestamp")
 def _email_problem(email: Any) -> str | None:
     if not isinstance(email, str):
         return "must be a string"
+    if len(email) > MAX_EMAIL_LENGTH:
+        return f"at most {MAX_EMAIL_LENGTH} characters"
     if email:
         try:
             validate_email(email)

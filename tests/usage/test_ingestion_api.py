@@ -505,3 +505,27 @@ def test_the_schema_documents_both_endpoints_with_examples(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar/swagger-ui-dist" in docs.text
+
+
+def test_the_schema_states_what_the_api_accepts_and_answers(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+
+    for path in ("/api/v1/usage/events", "/api/v1/events"):
+        operation = schema["paths"][path]["post"]
+        # JSON only: form and multipart bodies are answered 415.
+        assert list(operation["requestBody"]["content"]) == ["application/json"]
+        assert {"400", "401", "409", "415", "429"} <= set(operation["responses"])
+    for batch, event in (("UsageBatch", "UsageEvent"), ("ProductBatch", "ProductEvent")):
+        events = components[batch]["properties"]["events"]
+        assert (events["minItems"], events["maxItems"]) == (1, 1000)
+        assert components[batch]["additionalProperties"] is False
+        assert components[event]["additionalProperties"] is False
+        key = components[event]["properties"]["idempotency_key"]
+        assert (key["minLength"], key["maxLength"]) == (1, 255)
+        assert "pattern" in key
+    assert components["MetricEnum"]["enum"] == ["api_calls", "storage_mb"]
+    assert components["UsageEvent"]["properties"]["quantity"]["maximum"] == 10**12
+    assert "401" in schema["paths"]["/api/v1/workspace"]["get"]["responses"]
+    assert "429" in schema["paths"]["/api/v1/entitlements"]["get"]["responses"]
+    assert "PQL" not in schema["info"]["description"]
