@@ -1,7 +1,10 @@
 """POST /api/v1/usage/events: validated first, counted exactly once, limits in order."""
 
 import json
+import re
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -529,3 +532,21 @@ def test_the_schema_states_what_the_api_accepts_and_answers(client):
     assert "401" in schema["paths"]["/api/v1/workspace"]["get"]["responses"]
     assert "429" in schema["paths"]["/api/v1/entitlements"]["get"]["responses"]
     assert "PQL" not in schema["info"]["description"]
+
+
+def test_the_readme_example_event_is_accepted_whenever_it_is_run(post):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"curl -X POST \S+/api/v1/usage/events.*?-d ('.*?')\n", readme, re.S)
+    assert example, "the README shows a usage event to post"
+    # The reader's shell expands the quoting and $(date …); so does bash here.
+    shell = subprocess.run(
+        ["bash", "-c", f"printf %s {example.group(1)}"],  # noqa: S607 - bash from PATH
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    response = post(shell.stdout, raw=True)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["accepted"] == 1
