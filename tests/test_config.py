@@ -208,3 +208,25 @@ def test_celery_speaks_json_only_and_limits_task_time():
     assert conf.result_serializer == "json"
     assert list(conf.accept_content) == ["json"]
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
+
+
+QUEUE_A_TASK = f"""
+from config.celery_app import app
+
+@app.task(name="handoff.config_test.ping")
+def ping():
+    return "pong"
+
+print({MARKER!r} + ping.delay().get())
+"""
+
+
+def test_the_embedded_default_runs_a_task_eagerly_without_a_broker_warning():
+    # kombu warned "No hostname was supplied" for the bare "memory://" broker URL, as if a
+    # broker were missing; eager tasks never need one.
+    result = manage("shell", "--no-imports", "-c", QUEUE_A_TASK, env=environment())
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"{MARKER}pong" in result.stdout
+    assert "WARNING" not in output, output

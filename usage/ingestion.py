@@ -5,9 +5,12 @@ A batch goes through two stages:
 1. ``usage_batch_parse`` validates the whole request: any malformed event rejects the batch
    with every error listed by event index, and nothing is stored.
 2. ``usage_events_ingest`` takes the workspace lock, then for each event in order decides:
-   *duplicate* (its idempotency key was seen before, in this batch or an earlier one),
-   *rejected* (it would take a hard limit past its value: HTTP 402 for that event, with the
-   upgrade link), or *accepted* (with a warning past a soft limit). The accepted events,
+   *duplicate* (its idempotency key was seen before, in this batch or an earlier one, with
+   the same metric, quantity and timestamp), *rejected* (the key was seen with a different
+   payload: code 409, ``idempotency_conflict``; or it would take a hard limit past its value:
+   code 402, ``hard_limit``, with the absolute upgrade link), or *accepted* (with a warning
+   past a soft limit). An event that would take a counter past what it can hold (2^63 - 1)
+   refuses the whole batch (400) and nothing is stored. The accepted events,
    the period counters and the daily rollups are written in the same transaction, with one
    statement each for the whole batch.
 
@@ -17,11 +20,13 @@ value exceeds it.
 """
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -30,6 +35,7 @@ from accounts.errors import ApplicationError
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
 from billing.entitlements import workspace_entitlements
+from usage.idempotency import idempotency_result
 from usage.limits import limit_status, upgrade_url_for, usage_changed
 from usage.models import Metric, UsageCounter, UsageDaily, UsageEvent
 from usage.services import paywall_hit_record
@@ -37,6 +43,12 @@ from usage.services import paywall_hit_record
 MAX_EVENTS = 1000
 MAX_QUANTITY = 1_000_000_000_000  # per event; anything larger is a client bug
 MAX_KEY_LENGTH = 255
+# The largest value a counter (a 64-bit integer column) holds.
+MAX_COUNTER = 2**63 - 1
+# An idempotency key has a character other than white space; NUL is refused for all text.
+KEY_PATTERN = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+REQUIRED = "This field is required."
+USAGE_FIELDS = ("metric", "quantity", "idempotency_key", "timestamp")
 FUTURE_SKEW = timedelta(minutes=5)
 
 
@@ -103,15 +115,28 @@ def parse_timestamp(
 
 
 def parse_idempotency_key(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip() and len(value) <= MAX_KEY_LENGTH:
+    if isinstance(value, str) and len(value) <= MAX_KEY_LENGTH and re.match(KEY_PATTERN, value):
         return value
     return None
+
+
+def idempotency_key_problem() -> str:
+    return f"must be a string of 1 to {MAX_KEY_LENGTH} characters, not only white space"
+
+
+def missing_fields(raw: dict, index: int, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A "required" error for each field of ``required`` that ``raw`` lacks."""
+    return [batch_error(index, name, REQUIRED) for name in required if name not in raw]
 
 
 def batch_events(payload: Any) -> list[Any]:
     """The ``events`` list of a body, 1 to ``MAX_EVENTS`` long, or ``BatchInvalid``."""
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BatchInvalid([batch_error(None, "events", 'send {"events": [...]}')])
+    if unknown := set(payload) - {"events"}:
+        raise BatchInvalid(
+            [batch_error(None, "body", f"unknown field(s): {', '.join(sorted(unknown))}")]
+        )
     events = payload["events"]
     if not 1 <= len(events) <= MAX_EVENTS:
         raise BatchInvalid(
@@ -132,14 +157,17 @@ def usage_batch_parse(
             errors.append(batch_error(index, "event", "must be an object"))
             continue
         found = len(errors)
-        unknown = set(raw) - {"metric", "quantity", "idempotency_key", "timestamp"}
+        unknown = set(raw) - set(USAGE_FIELDS)
         if unknown:
             errors.append(
                 batch_error(index, "event", f"unknown field(s): {', '.join(sorted(unknown))}")
             )
-        metric = metrics.get(raw.get("metric")) if isinstance(raw.get("metric"), str) else None
+        errors.extend(missing_fields(raw, index, USAGE_FIELDS))
+        if "metric" not in raw:
+            continue
+        metric = metrics.get(raw["metric"]) if isinstance(raw["metric"], str) else None
         if metric is None:
-            errors.append(batch_error(index, "metric", f"unknown metric {raw.get('metric')!r}"))
+            errors.append(batch_error(index, "metric", f"unknown metric {raw['metric']!r}"))
             continue
         if not metric.is_metered:
             errors.append(
@@ -148,24 +176,30 @@ def usage_batch_parse(
                 )
             )
             continue
-        quantity, problem = _parse_quantity(raw.get("quantity"), metric)
-        if problem:
-            errors.append(batch_error(index, "quantity", problem))
-        key = parse_idempotency_key(raw.get("idempotency_key"))
-        if key is None:
-            errors.append(
-                batch_error(index, "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH}")
+        quantity = key = occurred_at = None
+        if "quantity" in raw:
+            quantity, problem = _parse_quantity(raw["quantity"], metric)
+            if problem:
+                errors.append(batch_error(index, "quantity", problem))
+        if "idempotency_key" in raw:
+            key = parse_idempotency_key(raw["idempotency_key"])
+            if key is None:
+                errors.append(batch_error(index, "idempotency_key", idempotency_key_problem()))
+        if "timestamp" in raw:
+            occurred_at, problem = parse_timestamp(
+                raw["timestamp"], now=now, not_before=metric.period_start(now)
             )
-        occurred_at, problem = parse_timestamp(
-            raw.get("timestamp"), now=now, not_before=metric.period_start(now)
-        )
-        if problem:
-            errors.append(batch_error(index, "timestamp", problem))
+            if problem:
+                errors.append(batch_error(index, "timestamp", problem))
         if len(errors) == found:
             parsed.append(UsageEventIn(index, metric, quantity, key, occurred_at))
     if errors:
         raise BatchInvalid(errors)
     return parsed
+
+
+def _usage_payload(metric: str, quantity: int, occurred_at: datetime) -> dict[str, Any]:
+    return {"metric": metric, "quantity": quantity, "timestamp": occurred_at}
 
 
 # Ingestion --------------------------------------------------------------------------------
@@ -214,11 +248,12 @@ def usage_events_ingest(
     now = now or timezone.now()
     Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
     keys = [event.idempotency_key for event in events]
-    seen = set(
-        UsageEvent.objects.filter(workspace=workspace, idempotency_key__in=keys).values_list(
-            "idempotency_key", flat=True
-        )
-    )
+    seen = {
+        key: _usage_payload(metric, quantity, occurred_at)
+        for key, metric, quantity, occurred_at in UsageEvent.objects.filter(
+            workspace=workspace, idempotency_key__in=keys
+        ).values_list("idempotency_key", "metric_id", "quantity", "occurred_at")
+    }
     slots = {(event.metric.key, event.metric.period_start(event.occurred_at)) for event in events}
     running: dict[tuple[str, datetime], _Running] = {}
     for counter in UsageCounter.objects.filter(
@@ -237,10 +272,13 @@ def usage_events_ingest(
     metrics_hit: dict[str, int] = {}
     for event in events:
         key, metric = event.idempotency_key, event.metric
+        payload = _usage_payload(metric.key, event.quantity, event.occurred_at)
         if key in seen:
-            results.append({"index": event.index, "idempotency_key": key, "status": "duplicate"})
+            results.append(
+                idempotency_result(index=event.index, key=key, before=seen[key], payload=payload)
+            )
             continue
-        seen.add(key)
+        seen[key] = payload
         slot = (metric.key, metric.period_start(event.occurred_at))
         state = running.setdefault(slot, _Running(0, None, exists=False))
         after = _apply(metric, state, event.quantity, event.occurred_at)
@@ -252,16 +290,32 @@ def usage_events_ingest(
         )
         result = {"index": event.index, "idempotency_key": key, "status": "accepted"}
         if over and spec.enforcement == "hard":
-            upgrade_url = upgrade_url or upgrade_url_for(workspace)
+            upgrade_url = upgrade_url or _absolute(upgrade_url_for(workspace))
+            asked = after - state.value if metric.is_additive else event.quantity
             result |= {
                 "status": "rejected",
                 "code": 402,
-                "reason": f"{metric.name} limit of {spec.limit:,} {metric.unit} reached",
+                "reason_code": "hard_limit",
+                "reason": _limit_reason(metric, spec.limit, state.value, asked),
+                "used": state.value,
+                "limit": spec.limit,
+                "requested": asked,
                 "upgrade_url": upgrade_url,
             }
             metrics_hit[metric.key] = metrics_hit.get(metric.key, 0) + 1
             results.append(result)
             continue
+        if after > MAX_COUNTER:
+            raise BatchInvalid(
+                [
+                    batch_error(
+                        event.index,
+                        "quantity",
+                        f"would take the {metric.key} total past {MAX_COUNTER:,}, the most a "
+                        f"counter holds ({state.value:,} counted, {event.quantity:,} asked)",
+                    )
+                ]
+            )
         if over:
             result["warning"] = f"over the soft {metric.name} limit of {spec.limit:,}"
         state.value = after
@@ -285,6 +339,25 @@ def usage_events_ingest(
     )
     return IngestResult(
         results=results, metrics=_metric_summary(events, running, entitlements, now)
+    )
+
+
+def _absolute(path: str) -> str:
+    """A link for API clients: the path on the installation's public address."""
+    return f"{settings.HANDOFF_SITE_URL.rstrip('/')}{path}"
+
+
+def _limit_reason(metric: Metric, limit: int, used: int, asked: int) -> str:
+    """Why an event was refused: the limit, what was used and what the event asked."""
+    if metric.is_additive:
+        period = "this month" if metric.resets_monthly else "so far"
+        return (
+            f"{metric.name} limit of {limit:,} {metric.unit} reached: {used:,} used {period}, "
+            f"this event asks for {asked:,} more"
+        )
+    return (
+        f"{metric.name} limit of {limit:,} {metric.unit} reached: this event reports "
+        f"{asked:,} {metric.unit}"
     )
 
 

@@ -10,22 +10,28 @@ from django.core.validators import validate_email
 from django.utils import timezone
 
 from usage.ingestion import (
-    MAX_KEY_LENGTH,
     BatchInvalid,
     batch_error,
     batch_events,
+    idempotency_key_problem,
+    missing_fields,
     parse_idempotency_key,
     parse_timestamp,
 )
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,79}$")
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,79}$"
+NAME = re.compile(NAME_PATTERN)
 MAX_PROPERTIES_CHARS = 4000
+MAX_EMAIL_LENGTH = 254
 FIELDS = {"name", "user_email", "properties", "idempotency_key", "timestamp"}
+REQUIRED_FIELDS = ("name", "idempotency_key", "timestamp")
 
 
 def _email_problem(email: Any) -> str | None:
     if not isinstance(email, str):
         return "must be a string"
+    if len(email) > MAX_EMAIL_LENGTH:
+        return f"at most {MAX_EMAIL_LENGTH} characters"
     if email:
         try:
             validate_email(email)
@@ -56,8 +62,9 @@ def product_batch_parse(payload: Any, *, now: datetime | None = None) -> list[di
             errors.append(
                 batch_error(index, "event", f"unknown field(s): {', '.join(sorted(unknown))}")
             )
+        errors.extend(missing_fields(raw, index, REQUIRED_FIELDS))
         name = raw.get("name")
-        if not isinstance(name, str) or not NAME.match(name):
+        if "name" in raw and (not isinstance(name, str) or not NAME.fullmatch(name)):
             errors.append(
                 batch_error(index, "name", "must be snake_case (a-z, 0-9, _), 1 to 80 long")
             )
@@ -68,12 +75,10 @@ def product_batch_parse(payload: Any, *, now: datetime | None = None) -> list[di
         if problem := _properties_problem(properties):
             errors.append(batch_error(index, "properties", problem))
         key = parse_idempotency_key(raw.get("idempotency_key"))
-        if key is None:
-            errors.append(
-                batch_error(index, "idempotency_key", f"must be a string of 1 to {MAX_KEY_LENGTH}")
-            )
+        if "idempotency_key" in raw and key is None:
+            errors.append(batch_error(index, "idempotency_key", idempotency_key_problem()))
         occurred_at, problem = parse_timestamp(raw.get("timestamp"), now=now)
-        if problem:
+        if "timestamp" in raw and problem:
             errors.append(batch_error(index, "timestamp", problem))
         if len(errors) == found:
             parsed.append(

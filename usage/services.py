@@ -1,10 +1,12 @@
 """Writes of usage: product events (behavioural signals for PQL scoring)."""
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
 
 
@@ -48,9 +50,11 @@ def paywall_hit_record(
 def product_events_ingest(
     *, workspace_id: int, events: list[dict], now: datetime | None = None
 ) -> list[dict]:
-    """Append validated product events sent through the API, each once per idempotency key
-    (a repeat, in the batch or from an earlier one, is answered as a duplicate). Activates
-    the workspace when the activation rule names one of the events."""
+    """Append validated product events sent through the API, each once per idempotency key:
+    a repeat of a key with its first payload, in the batch or from an earlier one, is
+    answered as a duplicate; with a different payload it is refused as a conflict (see
+    ``usage.idempotency``). Activates the workspace when the activation rule names one of
+    the events."""
     from accounts.models import Workspace
     from accounts.services import workspace_activate
     from usage.selectors import activation_rule
@@ -59,31 +63,51 @@ def product_events_ingest(
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").get()
         keys = [event["idempotency_key"] for event in events]
-        seen = set(
-            ProductEvent.objects.filter(
+        seen = {
+            row[0]: _product_payload(*row[1:])
+            for row in ProductEvent.objects.filter(
                 workspace_id=workspace_id, idempotency_key__in=keys
-            ).values_list("idempotency_key", flat=True)
-        )
+            ).values_list("idempotency_key", "name", "user_email", "properties", "occurred_at")
+        }
         results, rows = [], []
         for event in events:
             key = event["idempotency_key"]
-            status = "duplicate" if key in seen else "accepted"
-            seen.add(key)
-            results.append({"index": event["index"], "idempotency_key": key, "status": status})
-            if status == "accepted":
-                rows.append(
-                    ProductEvent(
-                        workspace_id=workspace_id,
-                        name=event["name"],
-                        user_email=event["user_email"],
-                        properties=event["properties"],
-                        occurred_at=event["occurred_at"],
-                        idempotency_key=key,
+            payload = _product_payload(
+                event["name"], event["user_email"], event["properties"], event["occurred_at"]
+            )
+            if key in seen:
+                results.append(
+                    idempotency_result(
+                        index=event["index"], key=key, before=seen[key], payload=payload
                     )
                 )
+                continue
+            seen[key] = payload
+            results.append({"index": event["index"], "idempotency_key": key, "status": "accepted"})
+            rows.append(
+                ProductEvent(
+                    workspace_id=workspace_id,
+                    name=event["name"],
+                    user_email=event["user_email"],
+                    properties=event["properties"],
+                    occurred_at=event["occurred_at"],
+                    idempotency_key=key,
+                )
+            )
         ProductEvent.objects.bulk_create(rows)
         rule = activation_rule()
         firsts = [row.occurred_at for row in rows if rule.matches_event(row.name)]
         if firsts:
             workspace_activate(workspace_id=workspace_id, now=min(firsts))
     return results
+
+
+def _product_payload(
+    name: str, user_email: str, properties: dict, occurred_at: datetime
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "user_email": user_email,
+        "properties": properties,
+        "timestamp": occurred_at,
+    }

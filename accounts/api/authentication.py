@@ -23,8 +23,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
-        scheme, _, raw_key = header.partition(" ")
-        if scheme != self.keyword or not raw_key.strip():
+        scheme, _, raw_key = header.strip().partition(" ")
+        # Auth schemes are case-insensitive (RFC 9110 §11.1): "bearer" and "BEARER" too.
+        if scheme.lower() != self.keyword.lower() or not raw_key.strip():
             raise exceptions.AuthenticationFailed(
                 "Send the workspace API key as 'Authorization: Bearer <key>'."
             )

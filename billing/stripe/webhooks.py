@@ -107,14 +107,22 @@ def stripe_event_store(*, event: dict[str, Any], enqueue: bool = True) -> int | 
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """``POST /billing/stripe/webhook/``: 400 with the reason for a missing, wrong or stale
-    signature (nothing stored); 200 ``{"received": true}`` once the event is stored, with
-    ``"duplicate": true`` for an event received before."""
+    """``POST /billing/stripe/webhook/``: 400 with the reason for a body that is not UTF-8 or
+    a missing, wrong or stale signature (nothing stored); 200 ``{"received": true}`` once the
+    event is stored, with ``"duplicate": true`` for an event received before."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         return JsonResponse(
             {"error": "STRIPE_WEBHOOK_SECRET is not configured: no webhook can be verified."},
             status=503,
+        )
+    try:
+        # Stripe signs UTF-8 JSON; its SDK decodes the body before checking the signature, so
+        # any other bytes are refused here, before the SDK sees them.
+        request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return JsonResponse(
+            {"error": "Not a Stripe event: the body is not UTF-8 text."}, status=400
         )
     try:
         event = client.webhook_event_verify(

@@ -94,6 +94,16 @@ def test_revoking_twice_is_refused(owner_client, workspace):
     assert ApiKey.objects.get().revoked_at == revoked_at
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+def test_the_bearer_scheme_is_accepted_in_any_letter_case(client, workspace, scheme):
+    _, raw_key = _create_key(workspace)
+
+    response = client.get("/api/v1/workspace", HTTP_AUTHORIZATION=f"{scheme} {raw_key}")
+
+    assert response.status_code == 200
+    assert response.json()["slug"] == workspace.slug
+
+
 @pytest.mark.parametrize(
     "header",
     [

@@ -1,7 +1,11 @@
 """POST /api/v1/usage/events: validated first, counted exactly once, limits in order."""
 
 import json
+import re
+import subprocess
 from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -9,6 +13,7 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from accounts.models import OnboardingStep, Workspace
 from tests.factories import on_plan
+from usage.ingestion import MAX_COUNTER
 from usage.models import ProductEvent, UsageCounter, UsageDaily, UsageEvent
 
 pytestmark = pytest.mark.django_db
@@ -87,8 +92,9 @@ def test_accepted_events_are_stored_and_counted_with_the_metric_state(post, work
 
 
 def test_a_duplicate_key_is_counted_once_within_a_request_and_across_requests(post, workspace):
-    first = post({"events": [event("k1", 3), event("k1", 3), event("k2", 4)]})
-    again = post({"events": [event("k1", 3), event("k3", 1)]})
+    at = timezone.now() - timedelta(seconds=5)
+    first = post({"events": [event("k1", 3, at=at), event("k1", 3, at=at), event("k2", 4)]})
+    again = post({"events": [event("k1", 3, at=at), event("k3", 1)]})
 
     assert [r["status"] for r in first.json()["results"]] == ["accepted", "duplicate", "accepted"]
     assert [r["status"] for r in again.json()["results"]] == ["duplicate", "accepted"]
@@ -103,7 +109,8 @@ def test_the_first_usage_event_completes_onboarding_and_activates(post, workspac
     assert Workspace.objects.get(pk=workspace.pk).activated_at is not None
 
 
-def test_a_hard_limit_rejects_the_events_that_would_exceed_it(post, workspace):
+def test_a_hard_limit_rejects_the_events_that_would_exceed_it(post, workspace, settings):
+    settings.HANDOFF_SITE_URL = "https://handoff.example.com"
     post({"events": [event("base", 9_990)]})
 
     response = post({"events": [event("a", 6), event("b", 5), event("c", 4)]})
@@ -112,8 +119,14 @@ def test_a_hard_limit_rejects_the_events_that_would_exceed_it(post, workspace):
     results = response.json()["results"]
     assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
     assert results[1]["code"] == 402
-    assert results[1]["upgrade_url"] == f"/w/{workspace.slug}/plan/"
-    assert "API calls limit of 10,000" in results[1]["reason"]
+    assert results[1]["reason_code"] == "hard_limit"
+    # An absolute link: an API client has no page to resolve a path against.
+    assert results[1]["upgrade_url"] == f"https://handoff.example.com/w/{workspace.slug}/plan/"
+    # The refusal says what was used, the limit, and what the event asked.
+    assert results[1]["reason"] == (
+        "API calls limit of 10,000 calls reached: 9,996 used this month, this event asks for 5 more"
+    )
+    assert (results[1]["used"], results[1]["limit"], results[1]["requested"]) == (9_996, 10_000, 5)
     assert counter(workspace) == 10_000
     assert response.json()["metrics"]["api_calls"]["status"] == "at_limit"
     hit = ProductEvent.objects.get(name="paywall_hit")
@@ -145,6 +158,9 @@ def test_a_gauge_metric_is_limited_by_its_value(post, workspace):
     response = post({"events": [event("s1", 400, "storage_mb"), event("s2", 501, "storage_mb")]})
 
     assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]
+    assert response.json()["results"][1]["reason"] == (
+        "Storage limit of 500 MB reached: this event reports 501 MB"
+    )
     assert counter(workspace, "storage_mb") == 400
 
 
@@ -185,6 +201,7 @@ def _last_period():
         ([{**event("a"), "timestamp": "2026-11-22T10:00:00"}], "timestamp", "time zone"),
         ([{**event("a"), "timestamp": "yesterday"}], "timestamp", "ISO-8601"),
         ([{**event("a"), "idempotency_key": ""}], "idempotency_key", "1 to 255"),
+        ([{**event("a"), "idempotency_key": " \t "}], "idempotency_key", "not only white space"),
         ([{**event("a"), "idempotency_key": "k" * 256}], "idempotency_key", "1 to 255"),
         ([{**event("a"), "colour": "red"}], "event", "unknown field"),
         (["not an object"], "event", "must be an object"),
@@ -340,6 +357,146 @@ def test_ingestion_query_count_does_not_grow_with_the_batch(post, django_assert_
     assert response.json()["accepted"] == 500
 
 
+def test_a_missing_field_is_named_as_required(post):
+    without_quantity = {k: v for k, v in event("a").items() if k != "quantity"}
+    without_metric = {k: v for k, v in event("b").items() if k != "metric"}
+
+    response = post({"events": [without_quantity, without_metric]})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"index": 0, "field": "quantity", "message": "This field is required."},
+        {"index": 1, "field": "metric", "message": "This field is required."},
+    ]
+
+
+@pytest.mark.parametrize("path", [URL, "/api/v1/events"])
+def test_deeply_nested_json_answers_400_and_stores_nothing(client, api_key, path):
+    before = stored()
+
+    response = client.post(
+        path,
+        data="[" * 100_000,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+
+    assert response.status_code == 400
+    assert "nested more than 32 levels deep" in response.json()["errors"][0]["message"]
+    assert stored() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"events": "\xff"}', "not UTF-8"),
+        ('{"events": [{"idempotency_key": "a\\u0000b"}]}', "NUL character"),
+        ('{"events": [{"idempotency_key": "\\ud800"}]}', "unpaired surrogate"),
+    ],
+)
+def test_text_that_cannot_be_stored_answers_400_and_stores_nothing(post, body, message):
+    before = stored()
+
+    response = post(body, raw=True)
+
+    assert response.status_code == 400
+    assert message in response.json()["errors"][0]["message"]
+    assert stored() == before
+
+
+def test_a_nul_character_in_an_idempotency_key_answers_400(post):
+    response = post({"events": [event("a\u0000b")]})
+
+    assert response.status_code == 400
+    assert UsageEvent.objects.count() == 0
+
+
+def test_a_batch_that_would_take_a_counter_past_its_largest_value_is_refused_whole(post, workspace):
+    on_plan(workspace, "pro")  # API calls are soft on Pro: no limit stops the counter
+    post({"events": [event("base", 1)]})
+    # Nine million full batches away through the API: set the counter near the top directly.
+    UsageCounter.objects.filter(workspace=workspace, metric="api_calls").update(
+        value=MAX_COUNTER - 10
+    )
+    before = stored()
+
+    response = post({"events": [event("fits", 5), event("overflows", 6)]})
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert (error["index"], error["field"]) == (1, "quantity")
+    assert "past 9,223,372,036,854,775,807" in error["message"]
+    assert stored() == before
+
+
+def test_a_key_reused_with_a_different_payload_is_refused_naming_the_key_and_the_change(
+    post, workspace
+):
+    at = timezone.now() - timedelta(seconds=5)
+    post({"events": [event("k1", 3, at=at)]})
+
+    response = post({"events": [event("k1", 5, at=at)]})
+
+    assert response.status_code == 409
+    result = response.json()["results"][0]
+    assert (result["status"], result["code"], result["reason_code"]) == (
+        "rejected",
+        409,
+        "idempotency_conflict",
+    )
+    assert 'idempotency key "k1" was already used for a different event' in result["reason"]
+    assert "quantity 3 then, 5 now" in result["reason"]
+    assert response.json()["rejected"] == 1
+    assert counter(workspace) == 3
+    assert list(UsageEvent.objects.values_list("quantity", flat=True)) == [3]
+
+
+def test_a_key_reused_in_one_batch_with_a_different_payload_is_refused_the_rest_counted(
+    post, workspace
+):
+    at = timezone.now() - timedelta(seconds=5)
+
+    response = post(
+        {"events": [event("k1", 3, at=at), event("k1", 3, "storage_mb", at=at), event("k2")]}
+    )
+
+    assert response.status_code == 207
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
+    assert 'metric "api_calls" then, "storage_mb" now' in results[1]["reason"]
+    assert counter(workspace) == 4
+    assert counter(workspace, "storage_mb") == 0
+
+
+def test_the_same_instant_written_in_another_time_zone_is_the_same_payload(post, workspace):
+    at = timezone.now() - timedelta(seconds=5)
+    post({"events": [event("k1", 3, at=at)]})
+    elsewhere = at.astimezone(ZoneInfo("America/New_York")).isoformat()
+
+    response = post({"events": [{**event("k1", 3), "timestamp": elsewhere}]})
+
+    assert response.status_code == 200
+    assert response.json()["results"][0]["status"] == "duplicate"
+    assert counter(workspace) == 3
+
+
+def test_a_form_or_multipart_body_is_refused_as_unsupported_and_stores_nothing(client, api_key):
+    for data, content_type in [
+        ("events=1", "application/x-www-form-urlencoded"),
+        (
+            "--b\r\nContent-Disposition: form-data; name=events\r\n\r\n1\r\n--b--",
+            "multipart/form-data; boundary=b",
+        ),
+    ]:
+        response = client.post(
+            URL, data=data, content_type=content_type, HTTP_AUTHORIZATION=f"Bearer {api_key}"
+        )
+
+        assert response.status_code == 415
+        assert "Unsupported media type" in response.json()["detail"]
+    assert UsageEvent.objects.count() == 0
+
+
 def test_the_schema_documents_both_endpoints_with_examples(client):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
 
@@ -351,3 +508,45 @@ def test_the_schema_documents_both_endpoints_with_examples(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar/swagger-ui-dist" in docs.text
+
+
+def test_the_schema_states_what_the_api_accepts_and_answers(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    components = schema["components"]["schemas"]
+
+    for path in ("/api/v1/usage/events", "/api/v1/events"):
+        operation = schema["paths"][path]["post"]
+        # JSON only: form and multipart bodies are answered 415.
+        assert list(operation["requestBody"]["content"]) == ["application/json"]
+        assert {"400", "401", "409", "415", "429"} <= set(operation["responses"])
+    for batch, event in (("UsageBatch", "UsageEvent"), ("ProductBatch", "ProductEvent")):
+        events = components[batch]["properties"]["events"]
+        assert (events["minItems"], events["maxItems"]) == (1, 1000)
+        assert components[batch]["additionalProperties"] is False
+        assert components[event]["additionalProperties"] is False
+        key = components[event]["properties"]["idempotency_key"]
+        assert (key["minLength"], key["maxLength"]) == (1, 255)
+        assert "pattern" in key
+    assert components["MetricEnum"]["enum"] == ["api_calls", "storage_mb"]
+    assert components["UsageEvent"]["properties"]["quantity"]["maximum"] == 10**12
+    assert "401" in schema["paths"]["/api/v1/workspace"]["get"]["responses"]
+    assert "429" in schema["paths"]["/api/v1/entitlements"]["get"]["responses"]
+    assert "PQL" not in schema["info"]["description"]
+
+
+def test_the_readme_example_event_is_accepted_whenever_it_is_run(post):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = re.search(r"curl -X POST \S+/api/v1/usage/events.*?-d ('.*?')\n", readme, re.S)
+    assert example, "the README shows a usage event to post"
+    # The reader's shell expands the quoting and $(date …); so does bash here.
+    shell = subprocess.run(
+        ["bash", "-c", f"printf %s {example.group(1)}"],  # noqa: S607 - bash from PATH
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    response = post(shell.stdout, raw=True)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["accepted"] == 1

@@ -5,10 +5,9 @@ must be checked in a few milliseconds. The serializers below describe the API fo
 OpenAPI schema.
 """
 
-import json
-from typing import Any
-
-from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import DatabaseError, transaction
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,77 +15,120 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
+from accounts.api.exceptions import THROTTLED, UNAUTHORIZED, ErrorSerializer
 from usage import services
+from usage.api.parsers import MAX_DEPTH, IngestionJSONParser
 from usage.api.throttling import ApiKeyRateThrottle
-from usage.ingestion import BatchInvalid, batch_error, usage_batch_parse, usage_events_ingest
-from usage.product_events import product_batch_parse
+from usage.ingestion import (
+    KEY_PATTERN,
+    MAX_EVENTS,
+    MAX_KEY_LENGTH,
+    MAX_QUANTITY,
+    usage_batch_parse,
+    usage_events_ingest,
+)
+from usage.product_events import (
+    MAX_EMAIL_LENGTH,
+    MAX_PROPERTIES_CHARS,
+    NAME_PATTERN,
+    product_batch_parse,
+)
 from usage.selectors import entitlements_summary, metric_definitions
 
 EVENT_STATUSES = ["accepted", "duplicate", "rejected"]
+REASON_CODES = ["hard_limit", "idempotency_conflict"]
 LIMIT_STATUSES = ["ok", "near_limit", "at_limit", "over_limit"]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _decode_body(request: Request) -> Any:
-    """The JSON body, or ``BatchInvalid`` (400) if it is too large or malformed."""
-    cap = settings.HANDOFF_API_MAX_BODY_BYTES
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit() or int(declared) > cap:
-        raise BatchInvalid([batch_error(None, "body", f"the body is over the {cap:,}-byte cap")])
-    raw = request.body
-    if len(raw) > cap:
-        raise BatchInvalid([batch_error(None, "body", f"the body is over the {cap:,}-byte cap")])
-    try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BatchInvalid([batch_error(None, "body", f"malformed JSON: {exc}")]) from exc
-
-
 def _status(results: list[dict]) -> int:
-    """200 when nothing was rejected; 402 when every new event hit a hard limit; 207 when
-    the batch was partly accepted."""
-    rejected = sum(1 for r in results if r["status"] == "rejected")
-    accepted = sum(1 for r in results if r["status"] == "accepted")
-    if not rejected:
+    """200 when nothing was rejected. When nothing was accepted either and every rejection
+    has one code, that code: 402 (hard limits) or 409 (idempotency conflicts). Otherwise 207:
+    the batch was partly accepted, or refused for different reasons."""
+    codes = {r["code"] for r in results if r["status"] == "rejected"}
+    if not codes:
         return 200
-    return 402 if not accepted else 207
+    if len(codes) == 1 and not any(r["status"] == "accepted" for r in results):
+        return codes.pop()
+    return 207
 
 
 class KeyAuthenticatedView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
     throttle_classes = [ApiKeyRateThrottle]
+    parser_classes = [IngestionJSONParser]
 
 
 # Schema -------------------------------------------------------------------------------------
 
 
-class UsageEventSerializer(serializers.Serializer):
-    metric = serializers.CharField(help_text="A metered metric key: api_calls, storage_mb.")
-    quantity = serializers.IntegerField(min_value=0, help_text="A whole number, not negative.")
+class ClosedSerializer(serializers.Serializer):
+    # A request object that refuses unknown fields: ``additionalProperties: false`` in the
+    # schema (see ClosedSerializerExtension). A comment, not a docstring: subclasses' docstrings
+    # are their descriptions in the schema.
+    pass
+
+
+class MetricKeyField(serializers.CharField):
+    """A metered metric's key; the schema lists the keys this installation defines."""
+
+
+KEY_HELP = (
+    "Unique per workspace. Sent again with the same event, it is a duplicate, counted once; "
+    "with a different event, that event is rejected (409, idempotency_conflict)."
+)
+TIMESTAMP_HELP = (
+    "When it happened: ISO-8601 with a time zone, at most 5 minutes ahead of the server clock"
+)
+TEXT_HELP = " No text in the request may contain NUL (U+0000)."
+
+
+class UsageEventSerializer(ClosedSerializer):
+    """One usage report. Unknown fields are refused."""
+
+    metric = MetricKeyField(help_text="A metered metric key, such as api_calls or storage_mb.")
+    quantity = serializers.IntegerField(
+        min_value=0, max_value=MAX_QUANTITY, help_text="A whole number, not negative."
+    )
     idempotency_key = serializers.CharField(
-        max_length=255, help_text="Unique per workspace: a repeat is counted once."
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        validators=[RegexValidator(KEY_PATTERN)],
+        help_text=f"{KEY_HELP} Not only white space.",
     )
     timestamp = serializers.DateTimeField(
-        help_text="When it happened (ISO-8601 with a zone); not in the future, not before the "
-        "current period."
+        help_text=f"{TIMESTAMP_HELP}, and not before the start of the metric's current period "
+        "(the first of the month, UTC, for monthly metrics)."
     )
 
 
-class UsageBatchSerializer(serializers.Serializer):
-    events = UsageEventSerializer(many=True, min_length=1, max_length=1000)
+class UsageBatchSerializer(ClosedSerializer):
+    """A request of metered usage."""
+
+    events = serializers.ListField(
+        child=UsageEventSerializer(), min_length=1, max_length=MAX_EVENTS
+    )
 
 
 class EventResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     idempotency_key = serializers.CharField()
     status = serializers.ChoiceField(EVENT_STATUSES)
-    code = serializers.IntegerField(required=False, help_text="402 for a hard limit.")
+    code = serializers.ChoiceField(
+        [402, 409],
+        required=False,
+        help_text="For a rejected event: 402 for a hard limit, 409 for an idempotency conflict.",
+    )
+    reason_code = serializers.ChoiceField(REASON_CODES, required=False)
     reason = serializers.CharField(required=False)
-    upgrade_url = serializers.CharField(required=False)
+    used = serializers.IntegerField(
+        required=False, help_text="A hard limit: what was used before this event."
+    )
+    limit = serializers.IntegerField(required=False, help_text="A hard limit: its value.")
+    requested = serializers.IntegerField(
+        required=False, help_text="A hard limit: what this event asked for."
+    )
+    upgrade_url = serializers.URLField(required=False, help_text="A hard limit: the plan page.")
     warning = serializers.CharField(required=False, help_text="Over a soft limit.")
 
 
@@ -106,26 +148,42 @@ class UsageResultSerializer(serializers.Serializer):
     metrics = serializers.DictField(child=MetricStateSerializer())
 
 
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField(), required=False)
+class ProductEventSerializer(ClosedSerializer):
+    """One product event. Unknown fields are refused."""
+
+    name = serializers.RegexField(NAME_PATTERN, help_text="snake_case, 1 to 80 characters.")
+    user_email = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_EMAIL_LENGTH,
+        help_text="The person who did it, if known (empty when not).",
+    )
+    properties = serializers.DictField(
+        required=False,
+        help_text=f"Any JSON object of at most {MAX_PROPERTIES_CHARS:,} characters, nested at "
+        f"most {MAX_DEPTH} levels deep in the request.{TEXT_HELP}",
+    )
+    idempotency_key = serializers.CharField(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        validators=[RegexValidator(KEY_PATTERN)],
+        help_text=f"{KEY_HELP} Not only white space.",
+    )
+    timestamp = serializers.DateTimeField(help_text=f"{TIMESTAMP_HELP}.")
 
 
-class ProductEventSerializer(serializers.Serializer):
-    name = serializers.RegexField(r"^[a-z][a-z0-9_]{0,79}$")
-    user_email = serializers.EmailField(required=False)
-    properties = serializers.DictField(required=False)
-    idempotency_key = serializers.CharField(max_length=255)
-    timestamp = serializers.DateTimeField()
+class ProductBatchSerializer(ClosedSerializer):
+    """A request of product events."""
 
-
-class ProductBatchSerializer(serializers.Serializer):
-    events = ProductEventSerializer(many=True, min_length=1, max_length=1000)
+    events = serializers.ListField(
+        child=ProductEventSerializer(), min_length=1, max_length=MAX_EVENTS
+    )
 
 
 class ProductResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
     results = EventResultSerializer(many=True)
 
 
@@ -144,6 +202,39 @@ class EntitlementsSerializer(serializers.Serializer):
     plan = serializers.DictField()
     limits = serializers.DictField(child=LimitStateSerializer())
     features = serializers.DictField(child=serializers.BooleanField())
+
+
+class ClosedSerializerExtension(OpenApiSerializerExtension):
+    target_class = ClosedSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return schema | {"additionalProperties": False}
+
+
+class MetricKeyFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = MetricKeyField
+
+    def map_serializer_field(self, auto_schema, direction):
+        # The schema is also generated without a database (``check --deploy`` before
+        # ``migrate``): then it names no keys.
+        try:
+            with transaction.atomic():
+                metrics = metric_definitions()
+        except DatabaseError:
+            return {"type": "string", "minLength": 1}
+        return {"type": "string", "enum": sorted(k for k, m in metrics.items() if m.is_metered)}
+
+
+BAD_REQUEST = OpenApiResponse(
+    ErrorSerializer,
+    description="The request is malformed: every problem is listed by event index, and "
+    "nothing was stored.",
+)
+UNSUPPORTED = OpenApiResponse(
+    ErrorSerializer, description="The body is not application/json: nothing was stored."
+)
 
 
 USAGE_EXAMPLE = {
@@ -172,23 +263,34 @@ class UsageEventsView(KeyAuthenticatedView):
         operation_id="usage_events_create",
         summary="Report metered usage",
         description=(
-            "1 to 1000 events. Validation comes first, for the whole request: any malformed "
-            "event rejects the request with 400, its errors listed by event index, and "
-            "nothing is stored. Then limits, per event in order: an event that would take a "
-            "hard limit past its value is rejected (code 402, with the upgrade URL) and is "
-            "not counted; past a soft limit it is accepted with a warning. A repeated "
-            "idempotency key, within the request or from an earlier one, is answered "
-            "`duplicate` and counted once. The answer is 200 when nothing was rejected, 207 "
-            "when some events were, and 402 when every new event was."
+            "1 to 1000 events, as `application/json`. Validation comes first, for the whole "
+            "request: any malformed event, or one that would take a counter past "
+            "9,223,372,036,854,775,807, rejects the request with 400, its errors listed by "
+            "event index, and nothing is stored. Then, per event in order: an idempotency key "
+            "seen before, within the request or from an earlier one, with the same metric, "
+            "quantity and timestamp is `duplicate` and counted once; with a different one the "
+            "event is `rejected` (code 409, `idempotency_conflict`) and the first stands. An "
+            "event that would take a hard limit past its value is `rejected` (code 402, "
+            "`hard_limit`, with what was used, the limit, what it asked and the upgrade URL) "
+            "and is not counted; past a soft limit it is accepted with a warning. The answer "
+            "is 200 when nothing was rejected; 402 or 409 when every new event was rejected "
+            "for that one reason; 207 otherwise."
         ),
         request=UsageBatchSerializer,
         responses={
             200: UsageResultSerializer,
-            207: UsageResultSerializer,
-            400: ErrorSerializer,
-            401: ErrorSerializer,
-            402: UsageResultSerializer,
-            429: OpenApiResponse(ErrorSerializer, description="Rate limited; see Retry-After."),
+            207: OpenApiResponse(UsageResultSerializer, description="Some events rejected."),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            402: OpenApiResponse(
+                UsageResultSerializer, description="Every new event hit a hard limit."
+            ),
+            409: OpenApiResponse(
+                UsageResultSerializer,
+                description="Every new event reused an idempotency key with another payload.",
+            ),
+            415: UNSUPPORTED,
+            429: THROTTLED,
         },
         examples=[
             OpenApiExample("Two events", value=USAGE_EXAMPLE, request_only=True),
@@ -227,7 +329,7 @@ class UsageEventsView(KeyAuthenticatedView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = usage_batch_parse(_decode_body(request), metrics=metric_definitions())
+        events = usage_batch_parse(request.data, metrics=metric_definitions())
         result = usage_events_ingest(workspace=request.auth.workspace, events=events)
         counts = result.counts
         body = {
@@ -246,11 +348,25 @@ class ProductEventsView(KeyAuthenticatedView):
         summary="Send product events",
         description=(
             "Behavioural signals (project_created, report_exported …), 1 to 1000 per request, "
-            "each stored once per idempotency key. Malformed input rejects the whole request "
-            "with 400 and nothing is stored."
+            "as `application/json`, each stored once per idempotency key. Malformed input "
+            "rejects the whole request with 400 and nothing is stored. A key seen before with "
+            "the same event is `duplicate`; with a different one the event is `rejected` "
+            "(code 409, `idempotency_conflict`). The answer is 200 when nothing was rejected, "
+            "409 when every new event was, 207 otherwise."
         ),
         request=ProductBatchSerializer,
-        responses={200: ProductResultSerializer, 400: ErrorSerializer, 401: ErrorSerializer},
+        responses={
+            200: ProductResultSerializer,
+            207: OpenApiResponse(ProductResultSerializer, description="Some events rejected."),
+            400: BAD_REQUEST,
+            401: UNAUTHORIZED,
+            409: OpenApiResponse(
+                ProductResultSerializer,
+                description="Every new event reused an idempotency key with another payload.",
+            ),
+            415: UNSUPPORTED,
+            429: THROTTLED,
+        },
         examples=[
             OpenApiExample(
                 "An event",
@@ -270,21 +386,27 @@ class ProductEventsView(KeyAuthenticatedView):
         ],
     )
     def post(self, request: Request) -> Response:
-        events = product_batch_parse(_decode_body(request))
+        events = product_batch_parse(request.data)
         results = services.product_events_ingest(
             workspace_id=request.auth.workspace_id, events=events
         )
-        accepted = sum(1 for r in results if r["status"] == "accepted")
-        return Response(
-            {"accepted": accepted, "duplicates": len(results) - accepted, "results": results}
-        )
+        counts = dict.fromkeys(EVENT_STATUSES, 0)
+        for result in results:
+            counts[result["status"]] += 1
+        body = {
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+            "results": results,
+        }
+        return Response(body, status=_status(results))
 
 
 class EntitlementsView(KeyAuthenticatedView):
     @extend_schema(
         operation_id="entitlements_retrieve",
         summary="The workspace's plan, limits, usage and features",
-        responses={200: EntitlementsSerializer, 401: ErrorSerializer},
+        responses={200: EntitlementsSerializer, 401: UNAUTHORIZED, 429: THROTTLED},
         examples=[
             OpenApiExample(
                 "Free plan",

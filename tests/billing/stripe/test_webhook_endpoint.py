@@ -215,3 +215,14 @@ def test_concurrent_deliveries_of_one_event_store_it_once(workspace, stripe_pric
     assert StripeEvent.objects.count() == 1
     assert StripeEvent.objects.get().status == StripeEvent.Status.PROCESSED
     assert RevenueMovement.objects.count() == 1
+
+
+def test_a_body_that_is_not_utf8_answers_400_and_stores_nothing(client):
+    # Signed or not: Stripe's SDK decodes the body before it checks the signature.
+    body = b'{"id": "evt_1", "object": "event", "x": "\xff\xfe"}'
+
+    response = client.post(URL, data=body, content_type="application/json", **signed_headers(body))
+
+    assert response.status_code == 400
+    assert "not UTF-8" in response.json()["error"]
+    assert StripeEvent.objects.count() == 0
