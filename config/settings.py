@@ -225,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "usage.api.schema.examples_happen_now",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "usage.api.views.EVENT_STATUSES",
         "LimitStatusEnum": "usage.api.views.LIMIT_STATUSES",

@@ -551,3 +551,16 @@ def test_the_readme_example_event_is_accepted_whenever_it_is_run(post):
 
     assert response.status_code == 200, response.json()
     assert response.json()["accepted"] == 1
+
+
+def test_the_documented_example_is_accepted_whatever_the_date(client, post, workspace):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    examples = schema["paths"]["/api/v1/usage/events"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    body = next(iter(examples.values()))["value"]
+
+    response = post(body)
+
+    assert response.status_code == 200, response.content
+    assert {r["status"] for r in response.json()["results"]} == {"accepted"}
