@@ -204,6 +204,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Without deep links each operation's summary is one button, not a button holding a link
+    # (nested interactive controls that screen readers cannot reach).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "usage.api.views.EVENT_STATUSES",
         "LimitStatusEnum": "usage.api.views.LIMIT_STATUSES",
