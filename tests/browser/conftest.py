@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connections
 from django.test import Client
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
@@ -56,8 +57,14 @@ def browser() -> Iterator[Browser]:
     # is the case Django's documented escape hatch exists for; it is lifted on the way out.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # While a loop runs, Django also keeps its database connections per context instead of
+    # per thread: the tests would get fresh connections, without the test database's saved
+    # contents that serialized rollback restores. They keep using this thread's own.
+    own_connections = {alias: connections[alias] for alias in connections}
     try:
         with sync_playwright() as playwright:
+            for alias, connection in own_connections.items():
+                connections[alias] = connection
             chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             yield chromium
             chromium.close()
