@@ -148,12 +148,21 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic gathers the files that whitenoise serves.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Whitenoise serves collected static files from the app itself; no CDN, no web server needed.
+# In production file names carry a hash of their content (css/handoff.1a2b3c4d5e6f.css), so
+# browsers keep them for a year and still see every change; the manifest of those names is
+# written by collectstatic. While DEBUG is on (runserver, the test suite) files keep their
+# own names and nothing needs collecting.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 if not DEBUG:  # runserver serves static files itself while DEBUG is on
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
@@ -229,6 +238,9 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "usage.api.schema.examples_happen_now",
     ],
+    # Without deep links each operation's summary is one button, not a button holding a link
+    # (nested interactive controls that screen readers cannot reach).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "usage.api.views.EVENT_STATUSES",
         "LimitStatusEnum": "usage.api.views.LIMIT_STATUSES",
