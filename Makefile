@@ -1,14 +1,16 @@
 # Handoff: `make run` sets up and serves the embedded default; `make test` sets up and passes
-# the tests against a throwaway PostgreSQL and Redis.
+# the tests against a throwaway PostgreSQL and Redis. `make install` sets up development (the
+# test tools included); `make install-prod` installs only what runs in production.
 
 PYTHON ?= $(shell command -v python3.13 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+PROD_STAMP := $(VENV)/.installed-prod-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install install-prod clean
 
 install: $(STAMP)
 
@@ -19,7 +21,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Links in e-mails and the offline billing gateway's webhooks go to where the server listens.
+# Production: the runtime dependencies only (no test tools), installed from this checkout,
+# which holds the templates and static files the code reads.
+install-prod: $(PROD_STAMP)
+
+$(PROD_STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.13 is needed: install it (pyenv install 3.13) or set PYTHON=/path/to/python3.13"; exit 1; }
+	test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(PROD_STAMP)
+
+# Development mode (DEBUG is off unless set). Links in e-mails and the offline billing
+# gateway's webhooks go to where the server listens.
+run: export DEBUG = True
 run: export HANDOFF_SITE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput

@@ -70,6 +70,7 @@ def _start_gunicorn(port: int) -> subprocess.Popen:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "STRIPE_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": "127.0.0.1",
+        "HANDOFF_SITE_URL": f"http://127.0.0.1:{port}",
         "SECURE_SSL_REDIRECT": "False",
         "HANDOFF_API_RATE_PER_MINUTE": "1000000",
         "CONN_MAX_AGE": "600",

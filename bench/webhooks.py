@@ -143,6 +143,7 @@ def _environment(fake) -> dict[str, str]:
         "DEBUG": "False",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
+        "HANDOFF_SITE_URL": "http://127.0.0.1",
         "SECURE_SSL_REDIRECT": "False",
         "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",

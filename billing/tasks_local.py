@@ -21,9 +21,36 @@ def local_event_deliver(self, event_id: str) -> bool:
     try:
         return local.event_deliver(event_id=event_id)
     except StripeUnavailable as exc:
+        # What failed, for the operator: the URL and the underlying error (the exception's
+        # own message is the sentence shown to customers, and it is all Celery's retry line
+        # would show).
         if self.request.is_eager:
             # In-process (the embedded default): retrying at once would only fail again.
             # The event stays pending; the time tool page re-sends pending events.
-            logger.warning("local event %s not delivered: %s", event_id, exc)
+            logger.warning(
+                "local event %s not delivered: %s; it stays pending (the time tool page "
+                "re-sends it)",
+                event_id,
+                exc.detail,
+            )
             return False
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries, 300)) from exc
+        attempt = self.request.retries + 1
+        if self.request.retries >= self.max_retries:
+            logger.error(
+                "local event %s not delivered after %d attempts, giving up: %s; it stays "
+                "pending (the time tool page re-sends it)",
+                event_id,
+                attempt,
+                exc.detail,
+            )
+            raise
+        countdown = min(2**self.request.retries, 300)
+        logger.warning(
+            "local event %s not delivered (attempt %d of %d): %s; retrying in %d s",
+            event_id,
+            attempt,
+            self.max_retries + 1,
+            exc.detail,
+            countdown,
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc

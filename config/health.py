@@ -1,9 +1,16 @@
-"""``GET /healthz``: is the database reachable, and Redis when it is configured."""
+"""``GET /healthz``: is the database reachable, and Redis when it is configured.
+
+Load balancers probe by IP address, which is not among ``ALLOWED_HOSTS``: the first
+middleware answers ``/healthz`` itself, before anything reads the Host header, so host
+checking stays as strict as ever for every other URL.
+"""
+
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 
@@ -43,3 +50,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": status, "database": database, "redis": redis},
         status=200 if database == "ok" else 503,
     )
+
+
+class HealthzMiddleware:
+    """Answers ``/healthz`` whatever the Host header; passes every other request on."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz":
+            return healthz(request)
+        return self.get_response(request)

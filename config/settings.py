@@ -1,10 +1,15 @@
 """Handoff settings, read from the environment with django-environ.
 
-With nothing set you get the embedded default: DEBUG on, a SQLite file, Celery tasks run
-eagerly in-process, a local-memory cache and e-mail printed to the console. Production is
-DEBUG=False; it then needs SECRET_KEY and ALLOWED_HOSTS and turns on the secure defaults
-that ``manage.py check --deploy`` asks for. DATABASE_URL and REDIS_URL switch to PostgreSQL
-and to Redis as Celery broker and cache. See the README for the full list.
+DEBUG is off unless set: a deployment that forgets it runs as production, never in
+development mode. Production needs SECRET_KEY, STRIPE_WEBHOOK_SECRET and HANDOFF_SITE_URL,
+refuses to start without them or with a published development value, and turns on the
+secure defaults that ``manage.py check --deploy`` asks for.
+
+Development mode is DEBUG=True (``make run`` sets it; so do the test settings, and a ``.env``
+file with ``DEBUG=True`` does for ``manage.py`` run by hand): the embedded default, with a
+SQLite file, Celery tasks run eagerly in-process, a local-memory cache and e-mail printed to
+the console. DATABASE_URL and REDIS_URL switch to PostgreSQL and to Redis as Celery broker
+and cache. See the README for the full list.
 """
 
 from pathlib import Path
@@ -17,17 +22,36 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 
-# Secrets have no production default: the development key only exists while DEBUG is on.
+# How to get development mode, for the messages that refuse to start without it.
+_DEVELOPMENT_MODE = (
+    "For development, turn on development mode: `make run` does, or put DEBUG=True in a .env "
+    "file in the project folder (or in the environment) before running manage.py by hand."
+)
+
+# Secrets have no production default: the development values are published (in this file
+# and the README), so they only exist in development mode and are refused outside it.
 _DEV_SECRET_KEY = "django-insecure-handoff-embedded-default-do-not-use-in-production"  # noqa: S105
+_DEV_WEBHOOK_SECRET = "whsec_handoff_local_development_only"  # noqa: S105
+
+
+def _refuse_published(name: str, value: str, published: str) -> None:
+    if not DEBUG and value == published:
+        raise ImproperlyConfigured(
+            f"{name} is the published development value, which anyone can read: production "
+            f"(DEBUG off) refuses it. Set a long random value of your own. {_DEVELOPMENT_MODE}"
+        )
+
+
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
-        "SECRET_KEY is not set. Production (DEBUG=False) needs a long random SECRET_KEY in the "
-        "environment, for example: "
-        'python -c "import secrets; print(secrets.token_urlsafe(64))"'
+        "SECRET_KEY is not set. Production (DEBUG off, the default) needs a long random "
+        "SECRET_KEY in the environment, for example: "
+        'python -c "import secrets; print(secrets.token_urlsafe(64))". ' + _DEVELOPMENT_MODE
     )
+_refuse_published("SECRET_KEY", SECRET_KEY, _DEV_SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -51,6 +75,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: answers /healthz before anything checks the Host (load balancers probe by IP).
+    "config.health.HealthzMiddleware",
+    # Every error on the API and the webhook answers JSON.
+    "config.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,7 +193,10 @@ STORAGES = {
     },
 }
 if not DEBUG:  # runserver serves static files itself while DEBUG is on
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 # E-mail: printed to the console unless EMAIL_URL is set (smtp+tls://user:pass@host:587).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
@@ -204,7 +235,7 @@ HANDOFF_DEMO_BILLING = env.bool("HANDOFF_DEMO_BILLING", default=DEBUG)
 # gateway signs with it): a published secret would let anyone forge billing events.
 STRIPE_WEBHOOK_SECRET = env.str(
     "STRIPE_WEBHOOK_SECRET",
-    default="whsec_handoff_local_development_only" if DEBUG and not STRIPE_SECRET_KEY else "",
+    default=_DEV_WEBHOOK_SECRET if DEBUG and not STRIPE_SECRET_KEY else "",
 )
 if not STRIPE_WEBHOOK_SECRET:
     raise ImproperlyConfigured(
@@ -212,6 +243,7 @@ if not STRIPE_WEBHOOK_SECRET:
         "secret (whsec_…) from the Stripe dashboard; with offline demo billing in production "
         "(HANDOFF_DEMO_BILLING=True), set a long random value of your own."
     )
+_refuse_published("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, _DEV_WEBHOOK_SECRET)
 # Tests point the Stripe client at a fake Stripe on 127.0.0.1 (HTTP-level interception).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 
@@ -248,8 +280,19 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Handoff's own knobs.
-# Where people reach this installation; used in links sent by e-mail.
-HANDOFF_SITE_URL = env.str("HANDOFF_SITE_URL", default="http://127.0.0.1:8000")
+# Where people reach this installation; used in links sent by e-mail. Every process builds
+# them from its own environment (invitations are sent by the Celery worker), so production
+# states it rather than falling back to the development server's address.
+HANDOFF_SITE_URL = env.str("HANDOFF_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+if not HANDOFF_SITE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        "HANDOFF_SITE_URL "
+        + (f"is not an http(s) URL: {HANDOFF_SITE_URL!r}. " if HANDOFF_SITE_URL else "is not set. ")
+        + "Production (DEBUG off) needs the address people reach this installation at, for "
+        "example HANDOFF_SITE_URL=https://handoff.example.com, in the environment of every "
+        "process: links in e-mails are built from it, by the web and the Celery worker "
+        "processes alike. " + ("" if DEBUG else _DEVELOPMENT_MODE)
+    )
 HANDOFF_INVITATION_TTL_DAYS = env.int("HANDOFF_INVITATION_TTL_DAYS", default=7)
 # Where "contact sales" links go (private plans such as Enterprise).
 HANDOFF_SALES_EMAIL = env.str("HANDOFF_SALES_EMAIL", default="sales@handoff.localhost")
@@ -272,7 +315,6 @@ LOGGING = {
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

@@ -8,6 +8,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.health import healthz
 
+# Any exception no view answered: JSON on the API and the webhook, 503 while a dependency is
+# down (config/errors.py).
+handler500 = "config.errors.server_error"
+
 
 @require_safe
 @cache_control(max_age=60 * 60 * 24, public=True)

@@ -39,8 +39,15 @@ SETTINGS_VARIABLES = frozenset(
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "HANDOFF_DEMO_BILLING",
+        "HANDOFF_SITE_URL",
     }
 )
+
+# The development values of secrets, published in config/settings.py and the README.
+PUBLISHED_SECRETS = {
+    "SECRET_KEY": "django-insecure-handoff-embedded-default-do-not-use-in-production",
+    "STRIPE_WEBHOOK_SECRET": "whsec_handoff_local_development_only",
+}
 
 # Prints the settings under test as one marker-prefixed JSON line, without touching the database.
 PRINT_SETTINGS = f"""
@@ -112,6 +119,7 @@ def production(**variables: str) -> dict[str, str]:
         # Production needs a real mailer: Django's deploy checks reject the console backend.
         "EMAIL_URL": "smtp+tls://handoff:secret@smtp.example.com:587",
         "STRIPE_WEBHOOK_SECRET": f"whsec_{secrets.token_urlsafe(32)}",
+        "HANDOFF_SITE_URL": "https://handoff.example.com",
     }
     return environment(**(documented | variables))
 
@@ -121,6 +129,7 @@ def test_documented_production_environment_passes_deploy_checks_without_warnings
     assert len(secret_key) == 64
     # Production takes payments through Stripe (without a key billing has no gateway).
     env = production(SECRET_KEY=secret_key, STRIPE_SECRET_KEY=f"sk_live_{secrets.token_hex(24)}")
+    del env["DEBUG"]  # unset is production
 
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
 
@@ -128,6 +137,32 @@ def test_documented_production_environment_passes_deploy_checks_without_warnings
     assert result.returncode == 0, output
     assert "System check identified no issues" in output, output
     assert "WARNINGS" not in output, output
+
+
+def test_the_readme_s_first_hsts_max_age_passes_deploy_checks_and_zero_warns():
+    readme = (BASE_DIR / "README.md").read_text()
+    advised = re.search(r"start with `SECURE_HSTS_SECONDS=(\d+)`", readme)
+    assert advised, "the README advises a first HSTS max-age"
+    assert int(advised.group(1)) > 0
+    stripe = f"sk_live_{secrets.token_hex(24)}"
+
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=production(SECURE_HSTS_SECONDS=advised.group(1), STRIPE_SECRET_KEY=stripe),
+    )
+    zero = manage(
+        "check", "--deploy", env=production(SECURE_HSTS_SECONDS="0", STRIPE_SECRET_KEY=stripe)
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNINGS" not in output, output
+    # What the README says of 0.
+    assert "security.W004" in zero.stdout + zero.stderr
+    assert "warns at `0` (`security.W004`)" in readme
 
 
 def test_production_without_a_stripe_key_warns_that_billing_has_no_gateway():
@@ -149,21 +184,66 @@ def test_production_with_demo_billing_has_a_gateway_and_no_billing_warning():
     assert "billing.W001" not in output, output
 
 
-def test_production_without_secret_key_refuses_to_start():
-    result = manage("check", env=environment(DEBUG="False"))
+@pytest.mark.parametrize("debug", [None, "False"], ids=["DEBUG unset", "DEBUG=False"])
+def test_production_without_secret_key_refuses_to_start(debug):
+    # DEBUG unset is production: a deployment that forgets it never runs in debug mode.
+    result = manage("check", env=environment(**({"DEBUG": debug} if debug else {})))
 
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert "needs a long random SECRET_KEY" in result.stderr
+    # ... and says how a developer gets development mode instead.
+    assert "DEBUG=True in a .env file" in result.stderr
+    assert "`make run`" in result.stderr
+
+
+@pytest.mark.parametrize("debug", [None, "False"], ids=["DEBUG unset", "DEBUG=False"])
+@pytest.mark.parametrize("name", sorted(PUBLISHED_SECRETS))
+def test_production_refuses_to_start_with_a_published_development_secret(name, debug):
+    env = production(**{name: PUBLISHED_SECRETS[name]})
+    if debug is None:
+        del env["DEBUG"]
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0, result.stdout
+    assert f"{name} is the published development value" in result.stderr
+    assert "production (DEBUG off) refuses it" in result.stderr
+
+
+def test_development_mode_accepts_the_published_development_secrets():
+    result = manage("check", env=environment(DEBUG="True", **PUBLISHED_SECRETS))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_without_a_site_url_refuses_to_start():
+    # Links in invitations are built by the worker from its own environment: a default of
+    # 127.0.0.1 would send every invitee to their own machine.
+    env = production()
+    del env["HANDOFF_SITE_URL"]
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "HANDOFF_SITE_URL is not set" in result.stderr
+    assert "HANDOFF_SITE_URL=https://handoff.example.com" in result.stderr
+    assert "every process" in result.stderr
+
+
+def test_a_site_url_that_is_not_an_http_url_is_refused():
+    result = manage("check", env=production(HANDOFF_SITE_URL="handoff.example.com"))
+
+    assert result.returncode != 0
+    assert "HANDOFF_SITE_URL is not an http(s) URL: 'handoff.example.com'" in result.stderr
 
 
 @pytest.mark.parametrize("demo_billing", ["False", "True"])
 def test_production_without_a_webhook_secret_refuses_to_start(demo_billing):
     # The development secret is published in the README: it must never guard production,
     # not even a demo installation's offline gateway.
-    env = environment(
-        DEBUG="False", SECRET_KEY=secrets.token_urlsafe(48), HANDOFF_DEMO_BILLING=demo_billing
-    )
+    env = production(HANDOFF_DEMO_BILLING=demo_billing)
+    del env["STRIPE_WEBHOOK_SECRET"]
 
     result = manage("check", env=env)
 
@@ -175,7 +255,8 @@ def test_production_without_a_webhook_secret_refuses_to_start(demo_billing):
 def test_embedded_default_is_sqlite_eager_celery_local_memory_cache_and_console_email():
     sqlite_before = sqlite_file_state()
 
-    settings = settings_in(environment())
+    # Development mode, as `make run` and a .env with DEBUG=True turn it on.
+    settings = settings_in(environment(DEBUG="True"))
 
     assert settings["DEBUG"] is True
     assert settings["DATABASE_ENGINE"] == "django.db.backends.sqlite3"
@@ -192,7 +273,7 @@ def test_database_and_redis_urls_switch_to_postgresql_redis_cache_and_a_celery_b
     redis_url = os.environ["REDIS_URL"]
 
     settings = settings_in(
-        environment(DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=redis_url)
+        environment(DEBUG="True", DATABASE_URL=os.environ["DATABASE_URL"], REDIS_URL=redis_url)
     )
 
     assert settings["DATABASE_ENGINE"] == "django.db.backends.postgresql"
@@ -224,7 +305,7 @@ print({MARKER!r} + ping.delay().get())
 def test_the_embedded_default_runs_a_task_eagerly_without_a_broker_warning():
     # kombu warned "No hostname was supplied" for the bare "memory://" broker URL, as if a
     # broker were missing; eager tasks never need one.
-    result = manage("shell", "--no-imports", "-c", QUEUE_A_TASK, env=environment())
+    result = manage("shell", "--no-imports", "-c", QUEUE_A_TASK, env=environment(DEBUG="True"))
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

@@ -80,3 +80,21 @@ def test_healthz_answers_503_when_the_database_is_unreachable():
     answer = json.loads(lines[0].removeprefix(MARKER))
     assert answer["status_code"] == 503
     assert answer["body"] == {"status": "down", "database": "unreachable", "redis": "ok"}
+
+
+@pytest.mark.django_db
+def test_healthz_answers_whatever_the_host_while_other_urls_refuse_an_unknown_host(
+    client, settings
+):
+    # Load balancers probe by IP address, which is not among ALLOWED_HOSTS.
+    assert settings.DEBUG is False
+    settings.SECURE_SSL_REDIRECT = True  # as in production: /healthz is not redirected either
+
+    health = client.get("/healthz", HTTP_HOST="10.0.0.7")
+    page = client.get("/login/", HTTP_HOST="10.0.0.7", secure=True)
+    api = client.get("/api/v1/workspace", HTTP_HOST="10.0.0.7", secure=True)
+
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+    assert page.status_code == 400
+    assert api.status_code == 400

@@ -43,6 +43,7 @@ def test_production_serves_static_files_under_hashed_names_that_browsers_keep(tm
         ALLOWED_HOSTS="handoff.example.com",
         DATABASE_URL=os.environ["DATABASE_URL"],
         STRIPE_WEBHOOK_SECRET=f"whsec_{secrets.token_urlsafe(32)}",
+        HANDOFF_SITE_URL="https://handoff.example.com",
         STATIC_ROOT=str(tmp_path),
     )
     collected = manage("collectstatic", "--noinput", env=env)

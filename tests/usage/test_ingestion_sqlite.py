@@ -44,7 +44,8 @@ def _free_port() -> int:
 
 
 def _environment(database: Path, port: int) -> dict[str, str]:
-    """This process's environment as the embedded default sees it: no PostgreSQL, no Redis."""
+    """This process's environment as the embedded default sees it: no PostgreSQL, no Redis,
+    development mode (as `make run` sets it)."""
     unset = {
         "DATABASE_URL",
         "REDIS_URL",
@@ -54,6 +55,7 @@ def _environment(database: Path, port: int) -> dict[str, str]:
     }
     env = {name: value for name, value in os.environ.items() if name not in unset}
     return env | {
+        "DEBUG": "True",
         "DATABASE_URL": f"sqlite:///{database}",
         "HANDOFF_SITE_URL": f"http://127.0.0.1:{port}",
         "PYTHONUNBUFFERED": "1",
