@@ -23,9 +23,7 @@ def fake_stripe(settings):
     yield server
     violations = server.take_violations()
     server.stop()
-    assert not violations, "Malformed requests reached the fake Stripe:\n" + "\n".join(
-        violations
-    )
+    assert not violations, "Malformed requests reached the fake Stripe:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ together: every key must be declared (an unknown key is a problem, as Stripe ans
 "Received unknown parameter"), every required key present, and every value of the declared
 type — recursively through nested TypedDicts, lists and maps. On the wire every scalar is a
 string, so an ``int`` must read as an integer, a ``bool`` as ``true``/``false``, a
-``Literal`` as one of its values.
+``Literal`` as one of its values; an empty string unsets a parameter, which Stripe allows
+only where the type says so (``Literal['']``): ``price=""`` is refused.
 """
 
 import re
@@ -190,6 +191,9 @@ def _check(value: Any, hint: Any, path: str, problems: list[str]) -> None:
         return
     if is_typeddict(hint):
         _check_object(value, hint, path, problems)
+        return
+    if hint is str and value == "":
+        problems.append(f"{path}: an empty string unsets a parameter, and this one cannot be unset")
         return
     ok = _scalar_ok(value, hint)
     if ok is None:
