@@ -21,7 +21,9 @@ Each step is a ``Finding``: what was found or done, and whether it is a problem.
 commands print them and fail when there is a problem.
 """
 
-from collections.abc import Callable, Iterable
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,20 @@ def _problem(text: str) -> Finding:
 
 
 Report = Callable[[Finding], object]
+
+
+@contextmanager
+def stripe_request_log_quiet(verbosity: int) -> Iterator[None]:
+    """Below verbosity 2 the commands print their findings, not the SDK's log line per
+    request."""
+    logger = logging.getLogger("stripe")
+    level = logger.level
+    if verbosity < 2:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def catalog_prices() -> QuerySet[Price]:

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.stripe.client import StripeRefused, StripeUnavailable
-from billing.stripe.going_live import golive_check
+from billing.stripe.going_live import golive_check, stripe_request_log_quiet
 
 
 class Command(BaseCommand):
@@ -25,7 +25,8 @@ class Command(BaseCommand):
             )
             return
         try:
-            findings = golive_check(report=lambda finding: self.stdout.write(str(finding)))
+            with stripe_request_log_quiet(options["verbosity"]):
+                findings = golive_check(report=lambda finding: self.stdout.write(str(finding)))
         except StripeUnavailable as exc:
             raise CommandError(f"Stripe cannot be reached; run it again later ({exc}).") from exc
         except StripeRefused as exc:

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.stripe.client import StripeRefused, StripeUnavailable
-from billing.stripe.going_live import catalog_sync
+from billing.stripe.going_live import catalog_sync, stripe_request_log_quiet
 
 
 class Command(BaseCommand):
@@ -26,7 +26,8 @@ class Command(BaseCommand):
             )
             return
         try:
-            findings = catalog_sync(report=lambda finding: self.stdout.write(str(finding)))
+            with stripe_request_log_quiet(options["verbosity"]):
+                findings = catalog_sync(report=lambda finding: self.stdout.write(str(finding)))
         except StripeUnavailable as exc:
             raise CommandError(f"Stripe cannot be reached; run it again later ({exc}).") from exc
         except StripeRefused as exc:
