@@ -2,7 +2,9 @@
 finds each kind of thing a live installation would miss. Both run against the fake Stripe
 HTTP server, which checks every request against the SDK's parameter types."""
 
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -343,3 +345,12 @@ def test_an_archived_plan_needs_no_stripe_price(live):
     ok, lines = run("stripe_check")
 
     assert ok, lines
+
+
+def test_the_readme_creates_the_endpoint_with_the_pinned_version_and_every_handled_event():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    going_live = readme.split("### Going live on Stripe", 1)[1].split("\n### ", 1)[0]
+
+    assert f"-d api_version={API_VERSION}" in going_live
+    listed = set(re.findall(r'"enabled_events\[\]=([a-z_.]+)"', going_live))
+    assert listed == set(HANDLED_TYPES)
