@@ -1,5 +1,6 @@
 """Django admin for what Stripe sends and what it leaves behind: the webhook events (with a
-replay of the failed ones), the revenue ledger and the invoices (read-only: the ledger is
+replay of the failed ones, and a warning about events refused for their API version), the
+revenue ledger and the invoices (read-only: the ledger is
 append-only and both are written only by the webhook handlers), and the billing settings
 billing admins edit.
 
@@ -10,11 +11,14 @@ import json
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
 from billing.models import BillingSettings, Invoice, RevenueMovement, StripeEvent
+from billing.stripe.client import API_VERSION
+from billing.stripe.handlers import HANDLERS, UNSUPPORTED_VERSION, event_version_problem
 from billing.stripe.webhooks import stripe_event_enqueue
 from billing.templatetags.money import money
 
@@ -34,13 +38,37 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class RefusedVersionFilter(admin.SimpleListFilter):
+    title = "refused for its API version"
+    parameter_name = "refused"
+
+    def lookups(self, request, model_admin):
+        return [("api_version", "Unsupported Stripe API version")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "api_version":
+            return queryset.filter(
+                status=StripeEvent.Status.FAILED, error__startswith=UNSUPPORTED_VERSION
+            )
+        return queryset
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
     """Every webhook received. Read-only, except the "Replay" action (change permission):
-    failed events go back to pending and are queued again."""
+    failed events go back to pending and are queued again. Events refused for the API
+    version they are rendered in raise a warning above the list."""
 
-    list_display = ["stripe_id", "type", "status", "created", "attempts", "short_error"]
-    list_filter = ["status", "type"]
+    list_display = [
+        "stripe_id",
+        "type",
+        "status",
+        "created",
+        "api_version",
+        "attempts",
+        "short_error",
+    ]
+    list_filter = ["status", RefusedVersionFilter, "type"]
     search_fields = ["stripe_id", "type"]
     date_hierarchy = "created"
     ordering = ["-created", "-id"]
@@ -63,7 +91,27 @@ class StripeEventAdmin(admin.ModelAdmin):
         # The list never shows the payload: do not load every event's JSON for it.
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
             queryset = queryset.defer("payload")
-        return queryset
+        return queryset.annotate(rendered_in=KeyTextTransform("api_version", "payload"))
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        refused = StripeEvent.objects.filter(
+            status=StripeEvent.Status.FAILED, error__startswith=UNSUPPORTED_VERSION
+        ).count()
+        if refused and request.method == "GET":
+            self.message_user(
+                request,
+                format_html(
+                    "{} event(s) were refused: Stripe rendered them in an API version Handoff "
+                    "does not read, so nothing of them was applied. Create the webhook "
+                    "endpoint with API version {} (README, “Going live on Stripe”), then run "
+                    "<code>manage.py reconcile_stripe</code>. "
+                    '<a href="?refused=api_version">Show them</a>.',
+                    refused,
+                    API_VERSION,
+                ),
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -75,6 +123,16 @@ class StripeEventAdmin(admin.ModelAdmin):
         # The change permission only lets someone replay from the list; an event itself
         # is never edited.
         return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="API version")
+    def api_version(self, obj: StripeEvent) -> str:
+        version = getattr(obj, "rendered_in", None)
+        if obj.type in HANDLERS and event_version_problem(version):
+            return format_html(
+                '<strong class="errornote-inline">⚠ {} (not supported)</strong>',
+                version or "none",
+            )
+        return version or "—"
 
     @admin.display(description="error or reason skipped")
     def short_error(self, obj: StripeEvent) -> str:

@@ -75,6 +75,7 @@ class PriceView:
     amount_cents: int
     currency: str
     scheme: str
+    stripe_price_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,9 @@ def _build_catalog(version: str) -> Catalog:
                 },
                 features={pf.feature_id: pf.enabled for pf in plan.features.all()},
                 prices=tuple(
-                    PriceView(p.pk, p.interval, p.amount_cents, p.currency, p.scheme)
+                    PriceView(
+                        p.pk, p.interval, p.amount_cents, p.currency, p.scheme, p.stripe_price_id
+                    )
                     for p in plan.prices.all()
                 ),
             )

@@ -1,5 +1,5 @@
 """Reads of billing that cross models: the revenue ledger's figures for the metrics pages,
-and who billing mail goes to."""
+who billing mail goes to, and whether a catalog price can be sold by the gateway in use."""
 
 from datetime import datetime
 
@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet, Sum
 from accounts import selectors as accounts_selectors
 from accounts.models import Role, Workspace
 from billing.models import Feature, Invoice, RevenueMovement, Subscription
+from billing.stripe.gateway import STRIPE, gateway_name
 
 
 def workspace_subscription(*, workspace_id: int) -> Subscription:
@@ -18,6 +19,14 @@ def workspace_subscription(*, workspace_id: int) -> Subscription:
 def workspace_invoices(*, workspace_id: int) -> QuerySet[Invoice]:
     """The workspace's invoices, newest first."""
     return Invoice.objects.filter(workspace_id=workspace_id).order_by("-created", "-id")
+
+
+def price_connected(*, stripe_price_id: str) -> bool:
+    """Whether the gateway in use can sell a catalog price whose Stripe price id is
+    ``stripe_price_id``: Stripe needs the id (``manage.py stripe_sync_catalog`` records
+    it); the offline gateway names prices itself. Pages say a price that is not connected
+    "cannot be bought yet", and the services refuse it (``PriceNotConnected``)."""
+    return gateway_name() != STRIPE or bool(stripe_price_id)
 
 
 def feature_definitions() -> dict[str, Feature]:

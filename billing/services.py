@@ -10,6 +10,7 @@ Stripe owns subscription state, and the webhook handlers mirror what it sends. T
 the gateway outside any transaction, so no row lock is held while Stripe answers.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import AuditEvent, Membership, User, Workspace
+from billing import selectors as billing_selectors
 from billing.entitlements import (
     LimitSource,
     LimitSpec,
@@ -40,8 +42,11 @@ from billing.models import (
     WorkspaceOverride,
 )
 from billing.stripe.gateway import ChangePreview, billing_configured, gateway
+from billing.stripe.prices import PriceNotConnected
 from usage.limits import usage_current
 from usage.models import Metric
+
+logger = logging.getLogger(__name__)
 
 
 def default_free_plan() -> Plan:
@@ -229,6 +234,39 @@ def _changed(before: dict, after: dict, *, descend: bool = True) -> tuple[dict, 
     return old, new
 
 
+@transaction.atomic
+def price_stripe_connect(*, price: Price, stripe_price_id: str, actor: User | None) -> Price:
+    """Record the Stripe price that sells a catalog price (``manage.py stripe_sync_catalog``
+    found or created it), so Stripe can sell it. Refused (409) when the price is connected
+    to another Stripe price already, or that Stripe price sells another catalog price."""
+    if not stripe_price_id:
+        raise ApplicationError("Name the Stripe price.", field="stripe_price_id")
+    locked = Price.objects.select_for_update().select_related("plan").get(pk=price.pk)
+    if locked.stripe_price_id == stripe_price_id:
+        return locked
+    if locked.stripe_price_id:
+        raise Conflict(
+            f"{locked} is connected to the Stripe price {locked.stripe_price_id} already.",
+            field="stripe_price_id",
+        )
+    other = Price.objects.filter(stripe_price_id=stripe_price_id).exclude(pk=locked.pk).first()
+    if other is not None:
+        raise Conflict(
+            f"The Stripe price {stripe_price_id} sells {other} already.",
+            field="stripe_price_id",
+        )
+    locked.stripe_price_id = stripe_price_id
+    locked.save(update_fields=["stripe_price_id", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.PLAN_CHANGED,
+        actor=actor,
+        subject=f"plan:{locked.plan.code}",
+        before={"stripe_price_id": {f"{locked.interval} {locked.currency}": ""}},
+        after={"stripe_price_id": {f"{locked.interval} {locked.currency}": stripe_price_id}},
+    )
+    return locked
+
+
 # Self-serve flows -------------------------------------------------------------------------
 
 # Audit actions of the self-serve flows. Their values are final; ``AuditEvent.Action`` in
@@ -260,7 +298,8 @@ def _seats_check(seats: object) -> int:
 
 def _price_check(*, price: Price, currency: str, current: Price | None = None) -> PlanView:
     """A price the workspace may buy: active, of an offered self-serve paid plan, in the
-    workspace's currency. The price it already pays may stay, even if no longer offered
+    workspace's currency, and connected to the gateway in use (with Stripe: it has a Stripe
+    price id). The price it already pays may stay, even if no longer offered
     (grandfathered: a seat change keeps it)."""
     plan = catalog().plan(price.plan_id)
     if plan is None:  # the catalog was edited a moment ago
@@ -291,6 +330,13 @@ def _price_check(*, price: Price, currency: str, current: Price | None = None) -
             f"{price.currency.upper()}.",
             field="price",
         )
+    if not billing_selectors.price_connected(stripe_price_id=price.stripe_price_id):
+        logger.warning(
+            "price %s (%s) has no Stripe price id: run manage.py stripe_sync_catalog",
+            price.pk,
+            price,
+        )
+        raise PriceNotConnected(price)
     return plan
 
 
@@ -519,7 +565,8 @@ def subscription_change(*, workspace: Workspace, price: Price, seats: int, actor
     """Change the subscription to ``price`` with ``seats`` seats: more or fewer seats, a
     higher or lower plan, monthly ↔ yearly. Prorated and invoiced at once; the webhooks
     bring the new state to the mirror. Owners and admins only. Refused, naming the problem,
-    for a price not on offer or in another currency, fewer seats than members and pending
+    for a price not on offer, in another currency or not connected to Stripe yet, fewer
+    seats than members and pending
     invitations, a plan whose limits the workspace's usage exceeds, or a past-due
     subscription. Returns Stripe's subscription object."""
     _manager_require(workspace=workspace, actor=actor)

@@ -77,6 +77,7 @@ class PlanColumn:
     saving_percent: int
     is_current: bool
     is_upgrade: bool
+    connected: bool = True  # False: the gateway cannot sell the price yet
 
     @property
     def is_free(self) -> bool:
@@ -110,6 +111,8 @@ def _plan_column(
         saving_percent=saving_percent,
         is_current=current is not None and current.id == plan.id,
         is_upgrade=is_signed_in and current is not None and plan.tier_rank > current.tier_rank,
+        connected=price is None
+        or billing_selectors.price_connected(stripe_price_id=price.stripe_price_id),
     )
 
 
@@ -316,6 +319,7 @@ class PriceOption:
     amount_cents: int
     currency: str
     per_seat: bool
+    connected: bool = True  # False: shown, but it cannot be bought yet
 
     @property
     def label(self) -> str:
@@ -332,6 +336,7 @@ def _price_options(currency: str) -> list[PriceOption]:
             amount_cents=price.amount_cents,
             currency=price.currency,
             per_seat=price.scheme == Price.Scheme.PER_SEAT,
+            connected=billing_selectors.price_connected(stripe_price_id=price.stripe_price_id),
         )
         for plan in catalog().offered
         if plan.is_public and not plan.is_default_free
@@ -372,14 +377,15 @@ def _billing_state(workspace) -> BillingState:
 
 def _initial_choice(request: HttpRequest, state: BillingState, options: list[PriceOption]):
     """The plan select's initial price: ``?plan=&interval=`` from the pricing page, else
-    the current price, else the first offered."""
+    the current price, else the first offered that can be bought."""
     wanted_plan, wanted_interval = request.GET.get("plan"), request.GET.get("interval", "month")
     for option in options:
-        if option.plan.code == wanted_plan and option.interval == wanted_interval:
+        matches = option.plan.code == wanted_plan and option.interval == wanted_interval
+        if matches and option.connected:
             return option.id
     if state.subscription.price_id:
         return state.subscription.price_id
-    return options[0].id if options else None
+    return next((option.id for option in options if option.connected), None)
 
 
 def _billing_page(
@@ -414,6 +420,7 @@ def _billing_page(
         "switch": switch,
         "entitlements": workspace_entitlements(workspace_id=workspace.pk),
         "options": options,
+        "any_connected": any(option.connected for option in options),
         "choice_form": choice_form,
         "cancel_form": cancel_form or CancelForm(),
         "invoices": billing_selectors.workspace_invoices(workspace_id=workspace.pk)[

@@ -1,6 +1,11 @@
 """The only module that imports ``stripe``. Thin functions over Stripe's API that take and
 return plain dicts in Stripe's shapes, and the webhook signature check.
 
+Every request asks for one Stripe API version, ``API_VERSION``, whatever version the
+installed ``stripe`` package would default to: upgrading the package changes no request's
+shape until this constant is changed on purpose (with the webhook endpoint's version; see
+the README, "Going live on Stripe").
+
 Tests point the client at a fake Stripe on 127.0.0.1 with ``STRIPE_API_BASE``: outgoing
 calls are intercepted at the HTTP layer, never by replacing these functions.
 """
@@ -15,6 +20,14 @@ from django.conf import settings
 from accounts.errors import ApplicationError
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries
+
+# The Stripe API version of every request, and the one the webhook endpoint must be created
+# with: the version the installed SDK (``stripe`` 16.1) is generated for, so the parameter
+# types it declares are the ones Stripe checks. Versions are "<date>.<release>"; versions of
+# one release differ only by additions (Stripe's policy since 2024-09-30.acacia), so the
+# handlers read events of any version of this release (``handlers.event_version_problem``).
+API_VERSION = "2026-10-28.endive"
+API_RELEASE = API_VERSION.rpartition(".")[2]
 
 
 class StripeUnavailable(ApplicationError):
@@ -34,6 +47,10 @@ class StripeRefused(ApplicationError):
     """Stripe refused the request (card declined, invalid parameters)."""
 
     status = 402
+
+
+class StripeMissing(StripeRefused):
+    """Stripe has no such object (``resource_missing``)."""
 
 
 class SignatureInvalid(Exception):
@@ -69,7 +86,7 @@ def _client() -> stripe.StripeClient:
     }
     if base := getattr(settings, "STRIPE_API_BASE", ""):
         options["base_addresses"] = {"api": base}
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)
+    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, stripe_version=API_VERSION, **options)
 
 
 def _call(operation) -> dict[str, Any]:
@@ -79,6 +96,10 @@ def _call(operation) -> dict[str, Any]:
         raise StripeUnavailable(str(exc)) from exc
     except stripe.APIError as exc:
         raise StripeUnavailable(str(exc)) from exc
+    except stripe.InvalidRequestError as exc:
+        if exc.code == "resource_missing":
+            raise StripeMissing(exc.user_message or str(exc)) from exc
+        raise StripeRefused(exc.user_message or str(exc)) from exc
     except stripe.StripeError as exc:
         raise StripeRefused(exc.user_message or str(exc)) from exc
 
@@ -97,13 +118,6 @@ def subscription_update(subscription_id: str, params: dict[str, Any]) -> dict[st
 
 def invoice_preview(params: dict[str, Any]) -> dict[str, Any]:
     return _call(lambda: _client().v1.invoices.create_preview(params=params))
-
-
-def invoices_list(customer_id: str, limit: int = 24) -> list[dict[str, Any]]:
-    page = _call(
-        lambda: _client().v1.invoices.list(params={"customer": customer_id, "limit": limit})
-    )
-    return page.get("data", [])
 
 
 def portal_session_create(customer_id: str, return_url: str) -> dict[str, Any]:
@@ -131,3 +145,46 @@ def events_list(*, created_gte: int, types: list[str]) -> Iterator[dict[str, Any
 
 def subscriptions_list() -> Iterator[dict[str, Any]]:
     return _paginate(_client().v1.subscriptions.list, {"status": "all"})
+
+
+# The catalog and the go-live check (``billing.stripe.going_live``) -----------------------
+
+
+def product_retrieve(product_id: str) -> dict[str, Any] | None:
+    """The product, or None when Stripe has no product of that id."""
+    try:
+        return _call(lambda: _client().v1.products.retrieve(product_id))
+    except StripeMissing:
+        return None
+
+
+def product_create(params: dict[str, Any]) -> dict[str, Any]:
+    return _call(lambda: _client().v1.products.create(params=params))
+
+
+def price_retrieve(price_id: str) -> dict[str, Any] | None:
+    """The price, or None when Stripe has no price of that id."""
+    try:
+        return _call(lambda: _client().v1.prices.retrieve(price_id))
+    except StripeMissing:
+        return None
+
+
+def prices_by_lookup_key(lookup_key: str) -> list[dict[str, Any]]:
+    """The prices (active or not) carrying ``lookup_key``: at most one, as Stripe keeps
+    lookup keys unique."""
+    page = _call(lambda: _client().v1.prices.list(params={"lookup_keys": [lookup_key]}))
+    return page.get("data", [])
+
+
+def price_create(params: dict[str, Any]) -> dict[str, Any]:
+    return _call(lambda: _client().v1.prices.create(params=params))
+
+
+def webhook_endpoints_list() -> Iterator[dict[str, Any]]:
+    return _paginate(_client().v1.webhook_endpoints.list, {})
+
+
+def portal_configurations_list() -> Iterator[dict[str, Any]]:
+    """The Customer Portal's active configurations."""
+    return _paginate(_client().v1.billing_portal.configurations.list, {"active": True})

@@ -30,6 +30,12 @@ first payment never came) and ``paused`` (a trial ended without a payment method
 payment is still pending, e.g. 3-D Secure) changes nothing: the workspace keeps its plan
 until the first payment succeeds and Stripe sends the subscription as ``active``.
 
+**API version.** The handlers read Stripe's objects in the shapes of the pinned API version
+(``client.API_VERSION``; any version of its release, which differ only by additions). An
+event rendered in another version (a webhook endpoint created with an older one, or with
+none) is refused: stored as failed with the reason, shown as a warning in the admin, and
+nothing of it applied, since an older shape reads as empty billing periods.
+
 A workspace mirrors one Stripe subscription at a time. An event for another subscription
 of the same customer takes over the mirror when it is newer than the state applied,
 unless it has ended while the mirrored one is live.
@@ -51,7 +57,7 @@ from billing import ledger
 from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
 from billing.services import default_free_plan
 from billing.signals import workspace_upgraded
-from billing.stripe.client import StripeUnavailable
+from billing.stripe.client import API_RELEASE, API_VERSION, StripeUnavailable
 from billing.stripe.gateway import gateway
 from billing.stripe.prices import price_for_stripe_id
 from billing.tasks import trial_ending_notify
@@ -630,6 +636,24 @@ HANDLED_TYPES = tuple(HANDLERS)
 
 # Processing one stored event ---------------------------------------------------------------
 
+# How the reason of an event refused for its API version starts (the admin looks for it).
+UNSUPPORTED_VERSION = "Unsupported Stripe API version"
+
+
+def event_version_problem(api_version: object) -> str:
+    """Why the handlers cannot read an event rendered in ``api_version``, or "" when they
+    can: any version of the pinned version's release (``2026-…-…endive``)."""
+    if isinstance(api_version, str) and api_version.rpartition(".")[2] == API_RELEASE:
+        return ""
+    rendered = f"version {api_version}" if api_version else "no API version"
+    return (
+        f"{UNSUPPORTED_VERSION}: the event is rendered in {rendered}, and Handoff reads "
+        f"version {API_VERSION} (or another “{API_RELEASE}” version). Nothing was applied. "
+        f"Create the webhook endpoint with API version {API_VERSION} (README, “Going live on "
+        "Stripe”; manage.py stripe_check tells what is missing); meanwhile manage.py "
+        "reconcile_stripe repairs the subscriptions from Stripe."
+    )
+
 
 def _process_once(*, event_id: int, fetched: dict[str, Any] | None) -> str:
     with transaction.atomic():
@@ -641,6 +665,9 @@ def _process_once(*, event_id: int, fetched: dict[str, Any] | None) -> str:
         handler = HANDLERS.get(event.type)
         if handler is None:
             outcome = _skipped(f"{event.type} is not handled")
+        elif problem := event_version_problem(event.payload.get("api_version")):
+            logger.warning("stripe event %s refused: %s", event.stripe_id, problem)
+            outcome = Outcome(StripeEvent.Status.FAILED, problem)
         else:
             outcome = handler(
                 Context(event=event, at=event.created, obj=event.object, fetched=fetched)

@@ -66,7 +66,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from billing.models import LocalStripeObject, Price, Subscription
-from billing.stripe.client import StripeRefused, StripeUnavailable
+from billing.stripe.client import API_VERSION, StripeRefused, StripeUnavailable
 from billing.stripe.gateway import ChangePreview, CheckoutStart, demo_billing_active
 from billing.stripe.prices import price_for_stripe_id, stripe_price_id
 from billing.stripe.signing import signature_header
@@ -645,7 +645,7 @@ def _event_object(
     if previous is not None:
         data["previous_attributes"] = copy.deepcopy(previous)
     return {
-        "api_version": None,
+        "api_version": API_VERSION,
         "created": _ts(timezone.now()),
         "data": data,
         "id": _new_id("evt"),

@@ -14,22 +14,32 @@ WEBHOOK_SECRET = "whsec_test_handoff_suite"
 @pytest.fixture(autouse=True)
 def fake_stripe(settings):
     """Stripe itself is configured (so ``gateway()`` is the StripeGateway) and answered by
-    the fake."""
+    the fake. A test fails when the fake received a malformed request (one the SDK's
+    declared parameter types refuse, in another API version, or to an unknown operation)."""
     server = FakeStripe().start()
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
     settings.STRIPE_API_BASE = server.base_url
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     yield server
+    violations = server.take_violations()
     server.stop()
+    assert not violations, "Malformed requests reached the fake Stripe:\n" + "\n".join(violations)
 
 
 @pytest.fixture
-def stripe_prices(db) -> dict[str, tuple[str, int]]:
-    """Stripe price ids pasted on the catalog's active prices, as a billing admin does;
-    key → (Stripe price id, unit amount)."""
+def stripe_prices(db, fake_stripe) -> dict[str, tuple[str, int]]:
+    """The catalog's active prices connected to Stripe prices that Stripe holds, as
+    ``stripe_sync_catalog`` leaves them; key → (Stripe price id, unit amount)."""
     prices = {}
     for price in Price.objects.filter(is_active=True).select_related("plan"):
         key = price.plan.code if price.interval == "month" else f"{price.plan.code}_yearly"
+        fake_stripe.put_price(
+            f"price_{key}",
+            unit_amount=price.amount_cents,
+            currency=price.currency,
+            interval=price.interval,
+            product=f"handoff_{price.plan.code}",
+        )
         price.stripe_price_id = f"price_{key}"
         price.save(update_fields=["stripe_price_id"])
         prices[key] = (price.stripe_price_id, price.amount_cents)

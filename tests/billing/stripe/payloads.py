@@ -19,6 +19,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from billing.stripe.client import API_VERSION
 from billing.stripe.signing import signature_header
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -188,14 +189,16 @@ def event(
     created: int,
     event_id: str | None = None,
     previous_attributes: dict | None = None,
+    api_version: str | None = API_VERSION,
 ) -> dict[str, Any]:
-    """An event around a copy of ``obj``, in the shape of Stripe's example event."""
+    """An event around a copy of ``obj``, in the shape of Stripe's example event, rendered
+    in ``api_version`` (the pinned one unless a test says otherwise)."""
     evt = fixture("event")
     evt.update(
         id=event_id or unique("evt"),
         type=event_type,
         created=created,
-        api_version="2026-08-27.basil",
+        api_version=api_version,
         pending_webhooks=1,
         data={"object": copy.deepcopy(obj)},
     )
