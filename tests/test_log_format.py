@@ -2,9 +2,11 @@
 JSON object a line; an unknown format stops start-up. Each process reads its settings once,
 so the settings are tried in fresh processes."""
 
+import http.client
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -132,3 +134,50 @@ def test_a_celery_worker_logs_json_lines_with_log_format_json():
     assert len(ready) == 1, "".join(lines)
     assert ready[0]["logger"] == "celery.apps.worker"
     assert ready[0]["level"] == "INFO"
+
+
+def test_gunicorn_with_the_shipped_log_config_writes_json_access_and_error_lines():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--log-config-json",
+            "config/gunicorn_logging.json",
+        ],
+        cwd=BASE_DIR,
+        env=environment(LOG_FORMAT="json"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/healthz?from=test", headers={"User-Agent": 'probe "1"'})
+                conn.getresponse().read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+
+    entries = json_lines(stderr)
+    assert len(entries) == len(stderr.strip().splitlines()), stderr
+    access = [entry for entry in entries if entry["logger"] == "gunicorn.access"]
+    assert len(access) == 1, stderr
+    assert '"GET /healthz?from=test HTTP/1.1" 200' in access[0]["message"]
+    assert access[0]["message"].endswith('"probe \\"1\\""')
+    assert any(entry["message"].startswith("Listening at: ") for entry in entries)
