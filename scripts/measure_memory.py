@@ -74,6 +74,12 @@ def pss_kib(pid: int) -> int | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -97,6 +103,8 @@ class Reading:
     rss_loaded: int = 0
     peak: int = 0
     pss_loaded: int | None = None
+    cpu_before: float = 0.0
+    cpu_used: float = 0.0
 
 
 def processes(started: dict[str, subprocess.Popen]) -> list[tuple[str, int]]:
@@ -297,12 +305,19 @@ def report(readings: list[Reading], traffic: Traffic, args, seconds: float) -> s
             f"| {kind} | {len(samples)} | {statistics.median(samples) * 1000:.0f} "
             f"| {p95 * 1000:.0f} |"
         )
+    web_cpu = sum(r.cpu_used for r in readings if r.role == "gunicorn worker")
+    worker_cpu = sum(r.cpu_used for r in readings if r.role.startswith("celery worker"))
     lines += [
         "",
         f"{total} requests in {seconds:.0f} s: {total / seconds:.1f} requests/s with "
         f"{args.workers} gunicorn workers{' (--preload)' if args.preload else ''}; "
         f"{len(traffic.errors)} errors (5xx or no answer).",
     ]
+    lines.append(
+        f"CPU time of the gunicorn workers: {web_cpu:.1f} s, {web_cpu / total * 1000:.1f} ms "
+        f"a request on average (so one busy core serves about {total / web_cpu:.0f} requests/s "
+        f"of this mix, PostgreSQL's and Redis's own CPU aside); Celery workers: {worker_cpu:.1f} s."
+    )
     lines += [f"  error: {error}" for error in traffic.errors[:10]]
     return "\n".join(lines)
 
@@ -411,6 +426,8 @@ def main() -> None:
         slug = urlsplit(location).path.split("/")[2]
 
         print(f"traffic for {args.seconds:.0f} s ...", file=sys.stderr, flush=True)
+        for r in readings:
+            r.cpu_before = cpu_seconds(r.pid)
         traffic = Traffic()
         start = time.monotonic()
         deadline = start + args.seconds
@@ -429,6 +446,7 @@ def main() -> None:
             r.rss_loaded = status_kib(r.pid, "VmRSS")
             r.peak = status_kib(r.pid, "VmHWM")
             r.pss_loaded = pss_kib(r.pid)
+            r.cpu_used = cpu_seconds(r.pid) - r.cpu_before
         print(report(readings, traffic, args, seconds))
         if traffic.errors:
             print("\nThe end of gunicorn's log:\n" + (tmp / "gunicorn.log").read_text()[-3000:])
