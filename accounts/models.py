@@ -337,6 +337,7 @@ class AuditEvent(models.Model):
         )
         SUBSCRIPTION_CANCEL_REQUESTED = "subscription.cancel_requested", "Cancellation requested"
         SUBSCRIPTION_RESUMED = "subscription.resumed", "Subscription resumed"
+        STAFF_USER_SET = "staff.user_set", "Staff log-in created or changed (role, password)"
 
     workspace = models.ForeignKey(
         Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="audit_events"

@@ -8,6 +8,10 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import after_setup_logger, after_setup_task_logger
+from django.conf import settings
+
+from config.log_format import JsonFormatter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,6 +20,17 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The offline billing gateway's webhook delivery lives beside billing's own tasks.
 app.autodiscover_tasks(related_name="tasks_local")
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _json_log_lines(logger, **kwargs) -> None:
+    """Workers and beat set up their own log handlers (``-l`` sets the level); with
+    LOG_FORMAT=json they write JSON lines like the web processes."""
+    if settings.LOG_FORMAT == "json":
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())
+
 
 # The one place periodic jobs are declared. Each entry names a task and when it runs.
 # Later apps add their jobs here (PQL scoring, SLA timers, Stripe reconciliation).

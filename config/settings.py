@@ -301,11 +301,18 @@ HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=120
 # The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).
 HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 * 1024)
 
+# LOG_FORMAT=json writes one JSON object a line (config/log_format.py), for log collectors.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is {LOG_FORMAT!r}: set it to plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.log_format.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # Django's own loggers print through the root handler only (no duplicate lines).
     "loggers": {"django": {"handlers": [], "propagate": True}},
