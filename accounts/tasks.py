@@ -15,14 +15,18 @@ from accounts.tokens import hash_secret
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_backoff_max=600,
-    max_retries=5,
-    soft_time_limit=30,
-    time_limit=60,
-)
+# How a task that sends mail runs: network errors are retried with backoff, a few times.
+MAIL_TASK_OPTIONS = {
+    "autoretry_for": (OSError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+    "soft_time_limit": 30,
+    "time_limit": 60,
+}
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
 def invitation_send(invitation_id: int, token: str) -> bool:
     """E-mail the invitation link. Skipped when the invitation is gone, closed, or was
     resent since (its token changed); network errors are retried with backoff."""

@@ -18,7 +18,8 @@ from django.utils.html import format_html
 
 from billing.models import BillingSettings, Invoice, RevenueMovement, StripeEvent
 from billing.stripe.client import API_VERSION
-from billing.stripe.handlers import HANDLERS, UNSUPPORTED_VERSION, event_version_problem
+from billing.stripe.handlers import HANDLERS
+from billing.stripe.processing import UNSUPPORTED_VERSION, event_version_problem
 from billing.stripe.webhooks import stripe_event_enqueue
 from billing.templatetags.money import money
 

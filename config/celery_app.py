@@ -33,7 +33,7 @@ def _json_log_lines(logger, **kwargs) -> None:
 
 
 # The one place periodic jobs are declared. Each entry names a task and when it runs.
-# Later apps add their jobs here (PQL scoring, SLA timers, Stripe reconciliation).
+# Later apps add their jobs here (PQL scoring, SLA timers).
 app.conf.beat_schedule: dict[str, dict] = {
     # Re-sync paid subscriptions from Stripe, repair drift, recover undelivered webhooks.
     "billing-stripe-reconcile": {

@@ -25,7 +25,7 @@ SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries
 # with: the version the installed SDK (``stripe`` 16.1) is generated for, so the parameter
 # types it declares are the ones Stripe checks. Versions are "<date>.<release>"; versions of
 # one release differ only by additions (Stripe's policy since 2024-09-30.acacia), so the
-# handlers read events of any version of this release (``handlers.event_version_problem``).
+# handlers read events of any version of this release (``processing.event_version_problem``).
 API_VERSION = "2026-10-28.endive"
 API_RELEASE = API_VERSION.rpartition(".")[2]
 

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.reconcile import stripe_reconcile
 from billing.stripe.client import StripeUnavailable
 from billing.stripe.gateway import BillingNotConfigured
+from billing.stripe.reconcile import stripe_reconcile
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.roles import BILLING_ADMINS
 from billing.models import RevenueMovement, StripeEvent, Subscription
 from billing.stripe.client import API_VERSION
-from billing.stripe.handlers import UNSUPPORTED_VERSION
+from billing.stripe.processing import UNSUPPORTED_VERSION
 from tests.billing.stripe.payloads import event
 from tests.factories import UserFactory
 

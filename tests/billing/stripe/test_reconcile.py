@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from billing.models import RevenueMovement, StripeEvent, Subscription
-from billing.reconcile import stripe_reconcile
 from billing.stripe.handlers import HANDLED_TYPES
+from billing.stripe.reconcile import stripe_reconcile
 from config.celery_app import app as celery_app
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group
 
 from accounts.roles import BILLING_ADMINS
 from billing.models import Price, StripeEvent
-from billing.reconcile import stripe_reconcile
 from billing.signals import workspace_upgraded
+from billing.stripe.reconcile import stripe_reconcile
 from billing.tasks import stripe_event_process
 from tests.billing.stripe.payloads import post_event
 from tests.factories import UserFactory

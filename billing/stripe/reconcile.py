@@ -16,9 +16,17 @@ from django.utils import timezone
 
 from billing.models import StripeEvent, Subscription
 from billing.services import default_free_plan
-from billing.stripe import handlers
 from billing.stripe.client import StripeRefused
 from billing.stripe.gateway import gateway
+from billing.stripe.handlers import HANDLED_TYPES
+from billing.stripe.mirror import (
+    mirror_differs,
+    mirror_target,
+    subscription_lock,
+    subscription_state_apply,
+)
+from billing.stripe.objects import StripeDataError, subscription_state
+from billing.stripe.processing import stripe_event_apply
 from billing.stripe.webhooks import EventMalformed, stripe_event_store
 
 logger = logging.getLogger(__name__)
@@ -43,9 +51,7 @@ def events_recover(*, now: datetime) -> list[str]:
     but still pending."""
     since = int((now - RECOVERY_WINDOW).timestamp())
     events = sorted(
-        map(
-            _as_sent, gateway().events_since(created_gte=since, types=list(handlers.HANDLED_TYPES))
-        ),
+        map(_as_sent, gateway().events_since(created_gte=since, types=list(HANDLED_TYPES))),
         key=lambda event: (event.get("created", 0), event.get("id", "")),
     )
     changes = []
@@ -67,7 +73,7 @@ def events_recover(*, now: datetime) -> list[str]:
         else:
             label = "recovered"
         try:
-            status = handlers.stripe_event_process(event_id=new_id)
+            status = stripe_event_apply(event_id=new_id)
         except Exception as exc:  # recorded on the event; the admin shows it for a replay
             changes.append(f"{label} {event['id']} ({event['type']}): failed, {exc}")
             continue
@@ -89,25 +95,25 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
     except StripeRefused as exc:
         return f"workspace {row.workspace_id}: Stripe has no subscription {stripe_id} ({exc})"
     try:
-        state = handlers.subscription_state(remote)
+        state = subscription_state(remote)
         if state.status is None:
             return None
-        target = handlers.mirror_target(state, default_free_plan())
-    except handlers.StripeDataError as exc:
+        target = mirror_target(state, default_free_plan())
+    except StripeDataError as exc:
         return f"workspace {row.workspace_id}: cannot mirror {stripe_id}: {exc}"
     with transaction.atomic():
-        subscription = handlers.subscription_lock(row)
+        subscription = subscription_lock(row)
         if subscription.stripe_subscription_id != stripe_id:
             return None  # re-linked meanwhile
         if subscription.stripe_watermark != watermark_before:
             return None  # a webhook applied newer state meanwhile; the next run compares again
-        if not handlers.mirror_differs(subscription, target):
+        if not mirror_differs(subscription, target):
             return None
         before, mrr_before = _describe(subscription), subscription.mrr_cents
         # Stripe's state now is the newest there is, even if Stripe's clock runs ahead of
         # ours; the watermark stays, for the events still on their way.
         at = max(now, subscription.stripe_watermark or now)
-        outcome = handlers.subscription_state_apply(
+        outcome = subscription_state_apply(
             subscription, state, at=at, event=None, authoritative=True, move_watermark=False
         )
         if outcome.status != StripeEvent.Status.PROCESSED:
@@ -132,8 +138,8 @@ def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
     changes = []
     for remote in gateway().subscriptions():
         try:
-            state = handlers.subscription_state(remote)
-        except handlers.StripeDataError:
+            state = subscription_state(remote)
+        except StripeDataError:
             continue
         workspace_id = (remote.get("metadata") or {}).get("workspace_id")
         if not state.is_live or state.subscription_id in mirrored or not workspace_id:
@@ -142,7 +148,7 @@ def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
         if row is None:
             continue
         with transaction.atomic():
-            subscription = handlers.subscription_lock(row)
+            subscription = subscription_lock(row)
             if subscription.is_paid:
                 changes.append(
                     f"{subscription.workspace.slug}: a second live subscription "
@@ -152,7 +158,7 @@ def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
                 continue
             before, mrr_before = _describe(subscription), subscription.mrr_cents
             at = max(now, subscription.stripe_watermark or now)
-            outcome = handlers.subscription_state_apply(
+            outcome = subscription_state_apply(
                 subscription, state, at=at, event=None, authoritative=True, move_watermark=False
             )
             if outcome.status == StripeEvent.Status.PROCESSED:
