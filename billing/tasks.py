@@ -15,6 +15,9 @@ from billing.selectors import workspace_owner_emails
 from billing.stripe.client import StripeUnavailable
 from billing.stripe.gateway import billing_configured
 
+# The offline gateway's webhook delivery task: imported here so workers register it.
+from billing.stripe.local.delivery import local_event_deliver  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 REQUEUE_AFTER = timedelta(minutes=10)
