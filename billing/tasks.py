@@ -12,6 +12,9 @@ from billing.stripe import reconcile
 from billing.stripe.gateway import billing_configured
 from billing.stripe.processing import TRANSIENT_ERRORS, stripe_event_apply
 
+# The offline gateway's webhook delivery task: imported here so workers register it.
+from billing.stripe.local.delivery import local_event_deliver  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
 REQUEUE_AFTER = timedelta(minutes=10)

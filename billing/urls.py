@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from billing import views, views_local
+from billing import views
+from billing.stripe.local import views as views_local
 
 # Scoped to one workspace; tests/test_tenancy.py checks each answers 404 to members of
 # other workspaces.

@@ -4,7 +4,7 @@ with the self-serve flows.
 They read the plan catalog and a workspace's entitlements through ``billing.entitlements``
 (cached) and usage through ``usage.limits``; a workspace's page starts from the tenancy
 selector (``accounts.views.workspace_view``), so another workspace's plan is a 404. The
-local gateway's stand-ins for Stripe's hosted pages are in ``billing.views_local``.
+local gateway's stand-ins for Stripe's hosted pages are in ``billing.stripe.local.views``.
 Changes go through ``billing.services``; a refused change re-renders the page with the
 reason and the status the error carries. Amounts stay integer cents here; templates format
 them with the ``money`` filter.

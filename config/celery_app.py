@@ -18,8 +18,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("handoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# The offline billing gateway's webhook delivery lives beside billing's own tasks.
-app.autodiscover_tasks(related_name="tasks_local")
 
 
 @after_setup_logger.connect

@@ -311,3 +311,26 @@ def test_the_embedded_default_runs_a_task_eagerly_without_a_broker_warning():
     assert result.returncode == 0, output
     assert f"{MARKER}pong" in result.stdout
     assert "WARNING" not in output, output
+
+
+WORKER_TASKS = f"""
+import sys
+
+from config.celery_app import app
+
+app.autodiscover_tasks(force=True)  # import every app's tasks module, as a worker does
+assert "billing.urls" not in sys.modules  # not registered by way of some page's import
+print({MARKER!r} + " ".join(sorted(app.tasks)))
+"""
+
+
+def test_a_worker_registers_the_offline_gateways_webhook_delivery_task():
+    # The task lives in billing.stripe.local.delivery, beside the gateway that emits the
+    # events; the apps' tasks modules register it, under the name queued messages carry.
+    result = manage("shell", "--no-imports", "-c", WORKER_TASKS, env=environment(DEBUG="True"))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    registered = lines[0].removeprefix(MARKER).split()
+    assert "billing.tasks_local.local_event_deliver" in registered
+    assert "billing.tasks.stripe_event_process" in registered

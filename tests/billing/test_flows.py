@@ -52,8 +52,8 @@ CARD_FAILS = "4000 0000 0000 0341"
 
 def deliver() -> list[str]:
     """Post the local gateway's undelivered events, signed, to the webhook endpoint in
-    process (what ``billing.tasks_local`` does over HTTP), processing them as the endpoint's
-    task would once its transaction commits. Returns the event types delivered."""
+    process (what ``billing.stripe.local.delivery`` does over HTTP), processing them as the
+    endpoint's task would once its transaction commits. Returns the event types delivered."""
     webhook = Client()
     delivered = []
     for event_id in LocalGateway().events_pending():

@@ -15,8 +15,7 @@ from celery import signals
 from celery.contrib.testing.worker import start_worker
 
 from billing.models import LocalStripeObject, Price
-from billing.stripe.local import LocalGateway
-from billing.tasks_local import local_event_deliver
+from billing.stripe.local import LocalGateway, local_event_deliver
 from config.celery_app import app as celery_app
 from tests.factories import WorkspaceFactory
 
@@ -88,7 +87,7 @@ def test_a_failed_delivery_by_the_worker_logs_the_url_and_the_underlying_error(
     failures = [
         record.getMessage()
         for record in caplog.records
-        if record.name == "billing.tasks_local" and event_id in record.getMessage()
+        if record.name == "billing.stripe.local.delivery" and event_id in record.getMessage()
     ]
     assert failures, [record.getMessage() for record in caplog.records]
     assert f"{site}/billing/stripe/webhook/" in failures[0]

@@ -14,13 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import selectors as accounts_selectors
 from accounts.models import Membership
 from billing.forms_billing import CardForm
+from billing.stripe.client import StripeRefused
 from billing.stripe.gateway import demo_billing_active
+from billing.stripe.local.delivery import local_event_deliver
+from billing.stripe.local.gateway import LocalGateway
 
 
 def _local_gateway():
     """The local gateway, or 404 unless offline demo billing serves this installation."""
-    from billing.stripe.local import LocalGateway
-
     if not demo_billing_active():
         raise Http404("There is no local gateway: billing does not run offline here.")
     return LocalGateway()
@@ -47,8 +48,6 @@ def local_checkout(request: HttpRequest, session_id: str) -> HttpResponse:
     """Stripe Checkout, offline: the plan, seats, the amount and a card field for the
     documented test cards. Paying completes the session and sends its webhooks, then
     returns to the session's success URL."""
-    from billing.stripe.client import StripeRefused
-
     local = _local_gateway()
     try:
         session = local.checkout_session(session_id)
@@ -93,8 +92,6 @@ def local_checkout(request: HttpRequest, session_id: str) -> HttpResponse:
 def local_portal(request: HttpRequest, customer_id: str) -> HttpResponse:
     """Stripe's Customer Portal, offline: the customer's subscriptions and invoices, and
     "replace card" (which retries unpaid invoices: a past-due subscription recovers)."""
-    from billing.stripe.client import StripeRefused
-
     local = _local_gateway()
     try:
         customer = local.customer(customer_id)
@@ -142,8 +139,6 @@ def local_portal(request: HttpRequest, customer_id: str) -> HttpResponse:
 @require_GET
 def local_invoice(request: HttpRequest, invoice_id: str) -> HttpResponse:
     """Stripe's hosted invoice page, offline."""
-    from billing.stripe.client import StripeRefused
-
     local = _local_gateway()
     try:
         invoice = local.invoice(invoice_id)
@@ -165,9 +160,6 @@ def local_clock(request: HttpRequest) -> HttpResponse:
     "Advance to period end" renews a subscription (``invoice.paid``), ends a trial, or ends
     a subscription set to cancel (``customer.subscription.deleted``); events that could not
     be delivered can be sent again."""
-    from billing.stripe.client import StripeRefused
-    from billing.tasks_local import local_event_deliver
-
     if not request.user.is_staff:
         raise Http404("Staff only.")
     local = _local_gateway()
