@@ -10,10 +10,10 @@ from django.utils import timezone
 from billing.models import StripeEvent
 from billing.stripe import reconcile
 from billing.stripe.gateway import billing_configured
-from billing.stripe.processing import TRANSIENT_ERRORS, stripe_event_apply
 
 # The offline gateway's webhook delivery task: imported here so workers register it.
 from billing.stripe.local.delivery import local_event_deliver  # noqa: F401
+from billing.stripe.processing import TRANSIENT_ERRORS, stripe_event_apply
 
 logger = logging.getLogger(__name__)
 
