@@ -12,6 +12,7 @@ for a change about to be made: a blocked answer records a paywall hit and raises
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.db import models
 from django.urls import reverse
@@ -22,7 +23,7 @@ from accounts.errors import ApplicationError
 from accounts.models import Workspace
 from billing.entitlements import LimitSource, PlanView, catalog, workspace_entitlements
 from usage.selectors import counter_value
-from usage.services import paywall_hit_record
+from usage.services import paywall_hit_record, paywall_hit_record_daily
 
 
 class LimitStatus(models.TextChoices):
@@ -275,14 +276,19 @@ def paywall_hits_recorded(*, user_email: str = "") -> Iterator[None]:
         raise
 
 
-def feature_enforce(workspace: Workspace | int, feature: str, *, user_email: str = "") -> None:
-    """Raise ``FeatureNotIncluded`` (and record the paywall hit) unless the workspace's plan
-    or an override includes ``feature``."""
+def feature_enforce(
+    workspace: Workspace | int, feature: str, *, user_email: str = "", now: datetime | None = None
+) -> None:
+    """Raise ``FeatureNotIncluded`` unless the workspace's plan or an override includes
+    ``feature``. Pages call it to show the paywall, so the hit is recorded once per user,
+    feature and day (``paywall_hit_record_daily``), not on every refresh."""
     workspace_id = _workspace_id(workspace)
     entitlements = workspace_entitlements(workspace_id=workspace_id)
     if entitlements.has_feature(feature):
         return
-    paywall_hit_record(workspace_id=workspace_id, feature=feature, user_email=user_email)
+    paywall_hit_record_daily(
+        workspace_id=workspace_id, feature=feature, user_email=user_email, now=now
+    )
     raise FeatureNotIncluded(
         feature,
         entitlements.plan.name,

@@ -1,6 +1,7 @@
 """Writes of usage: product events (behavioural signals for PQL scoring)."""
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -44,6 +45,33 @@ def paywall_hit_record(
         name=ProductEvent.PAYWALL_HIT,
         user_email=user_email,
         properties=details | (properties or {}),
+    )
+
+
+def paywall_hit_record_daily(
+    *, workspace_id: int, feature: str, user_email: str = "", now: datetime | None = None
+) -> None:
+    """A paywall of a feature the plan lacks was shown: recorded once per user, feature and
+    (UTC) day however often the page is shown, so reloading it does not inflate the signal.
+
+    Race-safe: the event carries a key made of the three, unique per workspace
+    (``usage_productevent_idempotent``), and concurrent inserts of one key leave one row.
+    """
+    now = now or timezone.now()
+    day = now.astimezone(UTC).date().isoformat()
+    user = hashlib.sha256(user_email.lower().encode()).hexdigest()[:32]
+    ProductEvent.objects.bulk_create(
+        [
+            ProductEvent(
+                workspace_id=workspace_id,
+                name=ProductEvent.PAYWALL_HIT,
+                user_email=user_email,
+                properties={"feature": feature},
+                occurred_at=now,
+                idempotency_key=f"{ProductEvent.PAYWALL_HIT}:{feature}:{day}:{user}",
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 
