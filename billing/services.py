@@ -23,6 +23,7 @@ from django.utils import dateformat, timezone
 from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
+from accounts.locks import workspace_lock
 from accounts.models import AuditEvent, Membership, User, Workspace
 from billing import selectors as billing_selectors
 from billing.entitlements import (
@@ -56,11 +57,6 @@ def default_free_plan() -> Plan:
     return plan
 
 
-def _workspace_lock(workspace: Workspace) -> None:
-    """Lock the workspace row: every billing write takes this lock first."""
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
-
-
 @transaction.atomic
 def subscription_create_free(*, workspace: Workspace) -> Subscription:
     """Put a new workspace on the default free plan."""
@@ -76,7 +72,7 @@ def subscription_set_plan(
     through Stripe is refused. What the workspace already uses above the new plan's limits
     stays, read-only: nothing more can be added until it fits (``usage.limits.check``
     blocks every addition while used > limit)."""
-    _workspace_lock(workspace)
+    workspace_lock(workspace)
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)
     if subscription.is_paid:
         raise Conflict(
@@ -629,7 +625,7 @@ def subscription_cancel(
         )
     billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
-        _workspace_lock(workspace)
+        workspace_lock(workspace)
         subscription = _live_subscription(workspace)
         if subscription_canceling(subscription):
             raise Conflict(
@@ -649,7 +645,7 @@ def subscription_cancel(
         )
     except Exception:
         with transaction.atomic():
-            _workspace_lock(workspace)
+            workspace_lock(workspace)
             Cancellation.objects.filter(pk=cancellation.pk).delete()
         raise
     audit_record(
@@ -687,7 +683,7 @@ def subscription_resume(
     now = now or timezone.now()
     billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
-        _workspace_lock(workspace)
+        workspace_lock(workspace)
         subscription = _live_subscription(workspace)
         if not subscription_canceling(subscription):
             raise Conflict("The subscription is not set to end: there is nothing to resume.")
@@ -704,7 +700,7 @@ def subscription_resume(
         )
     except Exception:
         with transaction.atomic():
-            _workspace_lock(workspace)
+            workspace_lock(workspace)
             Cancellation.objects.filter(pk__in=resumed, resumed_at=now).update(resumed_at=None)
         raise
     audit_record(

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.errors import ApplicationError
+from accounts.locks import workspace_lock
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
 from billing.entitlements import workspace_entitlements
@@ -246,7 +247,7 @@ def usage_events_ingest(
 ) -> IngestResult:
     """Count a validated batch for ``workspace`` exactly once (see the module docstring)."""
     now = now or timezone.now()
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
+    workspace_lock(workspace)
     keys = [event.idempotency_key for event in events]
     seen = {
         key: _usage_payload(metric, quantity, occurred_at)

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
 
@@ -83,13 +84,12 @@ def product_events_ingest(
     answered as a duplicate; with a different payload it is refused as a conflict (see
     ``usage.idempotency``). Activates the workspace when the activation rule names one of
     the events."""
-    from accounts.models import Workspace
     from accounts.services import workspace_activate
     from usage.selectors import activation_rule
 
     now = now or timezone.now()
     with transaction.atomic():
-        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").get()
+        workspace_lock(workspace_id)
         keys = [event["idempotency_key"] for event in events]
         seen = {
             row[0]: _product_payload(*row[1:])
