@@ -27,7 +27,14 @@ from accounts.models import Membership
 from accounts.views import workspace_view
 from billing import selectors as billing_selectors
 from billing import services
-from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    Entitlements,
+    LimitSpec,
+    PlanView,
+    catalog,
+    limit_is_near,
+    workspace_entitlements,
+)
 from billing.forms_billing import CancelForm, SubscriptionChoiceForm
 from billing.models import Feature, Price, Subscription
 from billing.stripe.gateway import billing_configured, demo_billing_active
@@ -211,9 +218,8 @@ class UsageRow:
 
     @property
     def level(self) -> str:
-        """ok, warn (80 % or more) or full, for the bar's colour."""
-        percent = self.percent
-        if percent is None or percent < 80:
+        """ok, warn (near the limit) or full, for the bar's colour."""
+        if not limit_is_near(self.used, self.spec.limit):
             return "ok"
         return "full" if self.is_full else "warn"
 

@@ -21,7 +21,13 @@ from accounts import selectors as accounts_selectors
 from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
-from billing.entitlements import LimitSource, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    LimitSource,
+    PlanView,
+    catalog,
+    limit_is_near,
+    workspace_entitlements,
+)
 from usage.selectors import counter_value
 from usage.services import paywall_hit_record, paywall_hit_record_daily
 
@@ -162,8 +168,8 @@ def check(
 
 
 def limit_status(used: int, limit: int | None) -> str:
-    """ok, near_limit (80% or more), at_limit or over_limit."""
-    if limit is None or used < 0.8 * limit:
+    """ok, near_limit (``NEAR_LIMIT_PERCENT`` or more), at_limit or over_limit."""
+    if not limit_is_near(used, limit):
         return "ok"
     if used > limit:
         return "over_limit"

@@ -1,5 +1,6 @@
 """The workspace's usage page: every metric against its limit, 30 days of history drawn as
-an inline SVG chart (no script, nothing fetched), upgrade prompts at 80% and 100%."""
+an inline SVG chart (no script, nothing fetched), upgrade prompts near the limit
+(``billing.entitlements.NEAR_LIMIT_PERCENT``) and at it."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime

@@ -12,7 +12,7 @@ from billing import entitlements
 from billing import services as billing_services
 from billing.models import Plan, PlanLimit, WorkspaceOverride
 from tests.factories import UserFactory, add_member, on_plan
-from usage.limits import LimitStatus, check, feature_enforce, usage_current
+from usage.limits import LimitStatus, check, feature_enforce, limit_status, usage_current
 from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +211,17 @@ def test_override_service_refuses_bad_input_and_saves_nothing(workspace):
         )
 
     assert not WorkspaceOverride.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("used", "limit", "near"),
+    [(3, 5, False), (4, 5, True), (799, 1000, False), (800, 1000, True), (7, 5, True)],
+)
+def test_near_the_limit_starts_at_eighty_percent_used_without_rounding(used, limit, near):
+    assert entitlements.limit_is_near(used, limit) is near
+    assert (limit_status(used, limit) != "ok") is near
+
+
+def test_no_limit_is_never_near():
+    assert not entitlements.limit_is_near(10**9, None)
+    assert limit_status(10**9, None) == "ok"
