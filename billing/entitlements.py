@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.cache import TwoLevelCache, shared_call
 from billing.models import (
     BillingSettings,
+    Enforcement,
     Plan,
     PlanFeature,
     PlanLimit,
@@ -116,6 +117,19 @@ class PlanView:
     def allows(self, metric: str, total: int) -> bool:
         spec = self.limits.get(metric)
         return spec is None or spec.limit is None or total <= spec.limit
+
+    def limits_with_seats_paid(self, seats_paid: int) -> dict[str, LimitSpec]:
+        """The plan's limits for a per-seat subscription paying for ``seats_paid`` seats:
+        the seats paid are the seat limit where they are below the plan's seat cap (buying
+        seats lifts it), with the enforcement of the plan's seat limit (hard without one)."""
+        limits = dict(self.limits)
+        plan_seats = limits.get("seats")
+        if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
+            enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
+            limits["seats"] = LimitSpec(
+                "seats", seats_paid, enforcement, source=LimitSource.SEATS_PAID
+            )
+        return limits
 
 
 @dataclass(frozen=True)
@@ -263,15 +277,10 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         not grace_expired
         and subscription is not None
         and subscription.price
-        and subscription.price.scheme == "per_seat"
+        and subscription.price.scheme == Price.Scheme.PER_SEAT
     ):
         seats_paid = subscription.seats
-        plan_seats = limits.get("seats")
-        enforcement = plan_seats.enforcement if plan_seats else "hard"
-        if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
-            limits["seats"] = LimitSpec(
-                "seats", seats_paid, enforcement, source=LimitSource.SEATS_PAID
-            )
+        limits = plan.limits_with_seats_paid(seats_paid)
     features = dict(plan.features)
 
     overrides = tuple(
