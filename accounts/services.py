@@ -75,6 +75,12 @@ PERSONAL_EMAIL_DOMAINS = frozenset(
 )
 
 
+def _role_check(role: str) -> None:
+    """Refuse a role that is not one of ``Role``."""
+    if role not in Role.values:
+        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
+
+
 def _acting_membership(*, workspace: Workspace, actor: User) -> Membership:
     """The actor's membership, required to be owner or admin."""
     membership = Membership.objects.filter(workspace=workspace, user=actor).first()
@@ -415,8 +421,7 @@ def membership_create(
     may not outnumber the seats (pending invitations are not counted here: an invitation
     being accepted held its seat). Locks the workspace row, so the seat count read here
     includes every concurrent addition."""
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
+    _role_check(role)
     workspace = workspace_lock(workspace)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise Conflict(f"{user.email} is already a member of {workspace.name}.", field="email")
@@ -445,8 +450,7 @@ def _owner_count(workspace: Workspace) -> int:
 def membership_change_role(*, membership: Membership, role: Role | str, actor: User) -> Membership:
     """Change a member's role. Only owners grant or take away the owner role; the last owner
     cannot be demoted."""
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
+    _role_check(role)
     workspace = workspace_lock(membership.workspace)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     acting = _acting_membership(workspace=workspace, actor=actor)
@@ -537,8 +541,7 @@ def _invitation_create(
         validate_email(email)
     except ValidationError as exc:
         raise ApplicationError("Enter a valid e-mail address.", field="email") from exc
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
+    _role_check(role)
     workspace = workspace_lock(workspace)
     acting = _acting_membership(workspace=workspace, actor=actor)
     if role == Role.OWNER and acting.role != Role.OWNER:

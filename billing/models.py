@@ -150,7 +150,9 @@ class PlanLimit(models.Model):
     limit = models.BigIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="Empty = unlimited."
     )
-    enforcement = models.CharField(max_length=4, choices=Enforcement.choices, default="hard")
+    enforcement = models.CharField(
+        max_length=4, choices=Enforcement.choices, default=Enforcement.HARD
+    )
 
     class Meta:
         ordering = ["metric_id"]
@@ -212,7 +214,9 @@ class WorkspaceOverride(TimeStampedModel):
     limit = models.BigIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="Empty = unlimited."
     )
-    enforcement = models.CharField(max_length=4, choices=Enforcement.choices, default="hard")
+    enforcement = models.CharField(
+        max_length=4, choices=Enforcement.choices, default=Enforcement.HARD
+    )
     feature = models.ForeignKey(
         Feature, to_field="key", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

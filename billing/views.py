@@ -36,7 +36,7 @@ from billing.entitlements import (
     workspace_entitlements,
 )
 from billing.forms_billing import CancelForm, SubscriptionChoiceForm
-from billing.models import Feature, Price, Subscription
+from billing.models import Enforcement, Feature, Price, Subscription
 from billing.stripe.gateway import billing_configured, demo_billing_active
 from usage.limits import usage_current
 from usage.models import Metric
@@ -147,7 +147,9 @@ def _pricing_rows(plans: tuple[PlanView, ...]) -> tuple[list[Row], list[Row]]:
         for plan in plans:
             spec = plan.limits.get(metric.key)
             limit = spec.limit if spec else None
-            cells.append(LimitCell(limit, metric.unit, bool(spec and spec.enforcement == "soft")))
+            cells.append(
+                LimitCell(limit, metric.unit, bool(spec and spec.enforcement == Enforcement.SOFT))
+            )
         note = "per month" if metric.resets_monthly else ""
         limit_rows.append(Row(metric.name, note, cells))
 

@@ -36,6 +36,7 @@ from accounts.locks import workspace_lock
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
 from billing.entitlements import workspace_entitlements
+from billing.models import Enforcement
 from usage.idempotency import idempotency_result
 from usage.limits import limit_status, upgrade_url_for, usage_changed
 from usage.models import Metric, UsageCounter, UsageDaily, UsageEvent
@@ -290,7 +291,7 @@ def usage_events_ingest(
             and (after > spec.limit if metric.is_additive else event.quantity > spec.limit)
         )
         result = {"index": event.index, "idempotency_key": key, "status": "accepted"}
-        if over and spec.enforcement == "hard":
+        if over and spec.enforcement == Enforcement.HARD:
             upgrade_url = upgrade_url or _absolute(upgrade_url_for(workspace))
             asked = after - state.value if metric.is_additive else event.quantity
             result |= {

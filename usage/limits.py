@@ -28,6 +28,7 @@ from billing.entitlements import (
     limit_is_near,
     workspace_entitlements,
 )
+from billing.models import Enforcement
 from usage.selectors import counter_value
 from usage.services import paywall_hit_record, paywall_hit_record_daily
 
@@ -141,7 +142,7 @@ def check(
         used = usage_current(workspace_id=workspace_id, metric=metric, fresh=fresh)
     if spec is None or spec.limit is None or amount <= 0 or used + amount <= spec.limit:
         status = LimitStatus.ALLOWED
-    elif spec.enforcement == "soft":
+    elif spec.enforcement == Enforcement.SOFT:
         status = LimitStatus.SOFT_EXCEEDED
     else:
         status = LimitStatus.BLOCKED
