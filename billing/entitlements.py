@@ -75,10 +75,6 @@ class LimitSpec:
     source: str = LimitSource.PLAN
     expires_at: datetime | None = None
 
-    @property
-    def is_unlimited(self) -> bool:
-        return self.limit is None
-
 
 @dataclass(frozen=True)
 class PriceView:

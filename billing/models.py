@@ -1,7 +1,7 @@
 """What a workspace may do: the plan catalog, per-workspace overrides, and its subscription.
 
 Limits are data, not code: billing admins edit plans, prices, limits and features in the
-admin; enforcement reads them through ``billing.selectors.workspace_entitlements``.
+admin; enforcement reads them through ``billing.entitlements.workspace_entitlements``.
 Money is integer minor units plus an ISO currency code.
 """
 
