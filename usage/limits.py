@@ -1,6 +1,6 @@
 """The one limit check, used everywhere a limit applies.
 
-``check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
+``limit_check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
 ``amount`` to what the workspace uses now, against its effective limit, says which limit
 that is (``source``: the plan's cap, the seats paid, or an override) and names what lifts
 it: more seats where the plan allows them, else the cheapest plan that would allow it (a
@@ -124,7 +124,7 @@ def _workspace_id(workspace: Workspace | int) -> int:
     return workspace if isinstance(workspace, int) else workspace.pk
 
 
-def check(
+def limit_check(
     workspace: Workspace | int,
     metric: str,
     amount: int = 1,
@@ -251,10 +251,10 @@ def upgrade_url_for(workspace: Workspace | int) -> str:
 def limit_enforce(
     workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
 ) -> LimitCheck:
-    """``check`` on a fresh reading from the database, raising ``LimitExceeded`` when
+    """``limit_check`` on a fresh reading from the database, raising ``LimitExceeded`` when
     blocked. Call it where the change is made, under the workspace lock, and wrap the
     service in ``paywall_hits_recorded``."""
-    result = check(workspace, metric, amount, used=used, fresh=True)
+    result = limit_check(workspace, metric, amount, used=used, fresh=True)
     if not result.allowed:
         raise LimitExceeded(result, upgrade_url=upgrade_url_for(workspace))
     return result
