@@ -24,6 +24,7 @@ from django.utils.text import slugify
 
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
+from accounts.locks import workspace_lock
 from accounts.models import (
     ApiKey,
     AuditEvent,
@@ -74,9 +75,10 @@ PERSONAL_EMAIL_DOMAINS = frozenset(
 )
 
 
-def _lock_workspace(workspace: Workspace) -> Workspace:
-    """Lock the workspace row; every membership change takes this lock first."""
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+def _role_check(role: str) -> None:
+    """Refuse a role that is not one of ``Role``."""
+    if role not in Role.values:
+        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
 
 
 def _acting_membership(*, workspace: Workspace, actor: User) -> Membership:
@@ -296,7 +298,7 @@ def workspace_update(
         raise ApplicationError("Give the workspace a name.", field="name")
     if len(name) > 100:
         raise ApplicationError("Keep the name to 100 characters.", field="name")
-    workspace = _lock_workspace(workspace)
+    workspace = workspace_lock(workspace)
     _owner_require(workspace=workspace, actor=actor, doing="change its settings")
     slug = (slug or "").strip().lower()
     before: dict[str, str] = {}
@@ -369,7 +371,7 @@ def workspace_delete(
     records (a canceled subscription runs out and its webhooks still land) and its audit
     log."""
     now = now or timezone.now()
-    workspace = _lock_workspace(workspace)
+    workspace = workspace_lock(workspace)
     _owner_require(workspace=workspace, actor=actor, doing="delete it")
     if (confirmation or "").strip().lower() != workspace.slug:
         raise ApplicationError(
@@ -419,9 +421,8 @@ def membership_create(
     may not outnumber the seats (pending invitations are not counted here: an invitation
     being accepted held its seat). Locks the workspace row, so the seat count read here
     includes every concurrent addition."""
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
-    workspace = _lock_workspace(workspace)
+    _role_check(role)
+    workspace = workspace_lock(workspace)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise Conflict(f"{user.email} is already a member of {workspace.name}.", field="email")
     members = Membership.objects.filter(workspace=workspace).count()
@@ -449,9 +450,8 @@ def _owner_count(workspace: Workspace) -> int:
 def membership_change_role(*, membership: Membership, role: Role | str, actor: User) -> Membership:
     """Change a member's role. Only owners grant or take away the owner role; the last owner
     cannot be demoted."""
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
-    workspace = _lock_workspace(membership.workspace)
+    _role_check(role)
+    workspace = workspace_lock(membership.workspace)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     acting = _acting_membership(workspace=workspace, actor=actor)
     if Role.OWNER in (role, membership.role) and acting.role != Role.OWNER:
@@ -481,7 +481,7 @@ def membership_change_role(*, membership: Membership, role: Role | str, actor: U
 def membership_remove(*, membership: Membership, actor: User) -> None:
     """Remove a member (or leave, when the actor removes themself). Only owners remove
     owners; the last owner cannot leave or be removed."""
-    workspace = _lock_workspace(membership.workspace)
+    workspace = workspace_lock(membership.workspace)
     membership = (
         Membership.objects.select_for_update(of=("self",))
         .select_related("user")
@@ -541,9 +541,8 @@ def _invitation_create(
         validate_email(email)
     except ValidationError as exc:
         raise ApplicationError("Enter a valid e-mail address.", field="email") from exc
-    if role not in Role.values:
-        raise ApplicationError("Choose a role: owner, admin or member.", field="role")
-    workspace = _lock_workspace(workspace)
+    _role_check(role)
+    workspace = workspace_lock(workspace)
     acting = _acting_membership(workspace=workspace, actor=actor)
     if role == Role.OWNER and acting.role != Role.OWNER:
         raise PermissionDenied("Only an owner can invite another owner.", field="role")
@@ -609,7 +608,7 @@ def _invitation_renew(*, invitation: Invitation, actor: User, now: datetime) -> 
 def _invitation_lock(invitation: Invitation) -> Invitation:
     """Lock the workspace row, then the invitation (the same order as every membership
     change, so two of them never wait on each other)."""
-    _lock_workspace(invitation.workspace)
+    workspace_lock(invitation.workspace)
     return (
         Invitation.objects.select_for_update(of=("self",))
         .select_related("workspace")
@@ -882,7 +881,7 @@ def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
 
 @transaction.atomic
 def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
-    workspace = _lock_workspace(workspace)
+    workspace = workspace_lock(workspace)
     _project_name_require_free(workspace=workspace, name=name)
     limit_enforce(workspace, "projects", 1)
     project = Project(workspace=workspace, name=name, created_by=actor)
@@ -900,7 +899,7 @@ def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
 def project_rename(*, project: Project, name: str, actor: User) -> Project:
     """Rename a project (a change of letter case only is allowed). Any member may."""
     name = _project_name_clean(name)
-    workspace = _lock_workspace(project.workspace)
+    workspace = workspace_lock(project.workspace)
     _project_member(workspace=workspace, actor=actor, doing="rename projects")
     project = _project_lock(project)
     if name == project.name:
@@ -924,7 +923,7 @@ def project_rename(*, project: Project, name: str, actor: User) -> Project:
 def project_delete(*, project: Project, actor: User) -> None:
     """Delete a project; it stops counting against the plan's projects limit at once.
     Owners and admins may delete any project, a member only the ones they created."""
-    workspace = _lock_workspace(project.workspace)
+    workspace = workspace_lock(project.workspace)
     membership = _project_member(workspace=workspace, actor=actor, doing="delete projects")
     project = _project_lock(project)
     if not membership.can_manage and project.created_by_id != actor.pk:

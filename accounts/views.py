@@ -45,7 +45,7 @@ from billing import services as billing_services
 from billing.entitlements import catalog
 from billing.forms_billing import CancelForm
 from billing.templatetags.money import money
-from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, check, feature_enforce
+from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, feature_enforce, limit_check
 from usage.selectors import activation_rule, metric_definitions
 
 type WorkspaceView = Callable[..., HttpResponse]
@@ -172,7 +172,7 @@ def _members_page(
     status: int = 200,
 ) -> HttpResponse:
     workspace = membership.workspace
-    seats = check(workspace, "seats", 1)  # members + pending invitations, against the limit
+    seats = limit_check(workspace, "seats", 1)  # members + pending invitations, against the limit
     if paywall is None and membership.can_manage:
         paywall = _paywall_at_limit(workspace, seats)
     # Seats follow the team: when the seats paid are what is full, offer one more seat.
@@ -371,7 +371,7 @@ def _projects_page(
     status: int = 200,
 ) -> HttpResponse:
     workspace = membership.workspace
-    usage = check(workspace, "projects", 1)
+    usage = limit_check(workspace, "projects", 1)
     context = {
         "membership": membership,
         "workspace": workspace,

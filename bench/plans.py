@@ -1,6 +1,6 @@
 """Benchmark of the limit check (issue: plans, limits and entitlements).
 
-1. A warm ``check()`` in-process.
+1. A warm ``limit_check()`` in-process.
 2. A minimal API request authenticated with a workspace API key, with and without the check,
    interleaved in the same run: the check should add at most 5%.
 3. A plan edit made in this process is visible to a second process within one second.
@@ -95,11 +95,11 @@ def _visibility(workspace) -> list[float]:
 def main() -> None:
     django_setup()
     from billing.entitlements import workspace_entitlements
-    from usage.limits import check
+    from usage.limits import limit_check
 
     workspace, raw_key = _fixtures()
-    check(workspace.pk, "projects", 1)  # warm
-    check_samples = timed(lambda: check(workspace.pk, "projects", 1), 2000)
+    limit_check(workspace.pk, "projects", 1)  # warm
+    check_samples = timed(lambda: limit_check(workspace.pk, "projects", 1), 2000)
     ent_samples = timed(lambda: workspace_entitlements(workspace_id=workspace.pk), 2000)
     plain, checked = _requests(raw_key)
     ratio = median(checked) / median(plain)
@@ -113,12 +113,13 @@ def main() -> None:
         "",
         "| measure | median | p99 |",
         "|---|---|---|",
-        f"| warm `check(workspace, 'projects', 1)` (entitlements + cached usage reading) | "
+        f"| warm `limit_check(workspace, 'projects', 1)` (entitlements + cached usage reading) | "
         f"{us(median(check_samples))} | {us(percentile(check_samples, 99))} |",
         f"| warm `workspace_entitlements()` alone | {us(median(ent_samples))} | "
         f"{us(percentile(ent_samples, 99))} |",
         f"| minimal API-key request | {us(median(plain))} | {us(percentile(plain, 99))} |",
-        f"| same request + `check()` | {us(median(checked))} | {us(percentile(checked, 99))} |",
+        f"| same request + `limit_check()` | {us(median(checked))} "
+        f"| {us(percentile(checked, 99))} |",
         "",
         f"**The check adds {100 * (ratio - 1):+.1f}% to the request** "
         f"(median ratio {ratio:.3f}; target at most +5%; "

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
-from usage.limits import check
+from usage.limits import limit_check
 
 
 class Plain(APIView):
@@ -20,7 +20,7 @@ class Plain(APIView):
 
 class Checked(Plain):
     def get(self, request: Request) -> Response:
-        result = check(request.auth.workspace_id, "projects", 1)
+        result = limit_check(request.auth.workspace_id, "projects", 1)
         return Response({"workspace": request.auth.workspace_id, "status": result.status})
 
 

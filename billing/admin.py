@@ -16,11 +16,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from billing.entitlements import workspace_entitlements
+from billing.entitlements import NEAR_LIMIT_PERCENT, workspace_entitlements
 from billing.forms import (
     CONFIRM_IMPACT_FIELD,
     IMPACT_PAGE_FIELD,
-    NEAR_LIMIT_PERCENT,
     PlanFeatureFormSet,
     PlanLimitFormSet,
     PriceAdminForm,

@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.cache import TwoLevelCache, shared_call
 from billing.models import (
     BillingSettings,
+    Enforcement,
     Plan,
     PlanFeature,
     PlanLimit,
@@ -38,6 +39,17 @@ LOCAL_TTL = 0.5  # seconds: the bound on how long another process may answer fro
 SHARED_TTL = 300  # seconds
 CATALOG_VERSION_KEY = "billing:catalog:version"
 CATALOG_KEY = "billing:catalog"
+
+
+# From this share of a limit used on, a workspace is near it: its pages prompt an upgrade,
+# the usage API says "near_limit" and the plan admin counts it as affected by a tightening.
+NEAR_LIMIT_PERCENT = 80
+
+
+def limit_is_near(used: int, limit: int | None) -> bool:
+    """``used`` is ``NEAR_LIMIT_PERCENT`` % of ``limit`` or more (at or over it included);
+    never for no limit. In integers: no rounding at the edge."""
+    return limit is not None and used * 100 >= limit * NEAR_LIMIT_PERCENT
 
 
 # Values -----------------------------------------------------------------------------------
@@ -62,10 +74,6 @@ class LimitSpec:
     enforcement: str
     source: str = LimitSource.PLAN
     expires_at: datetime | None = None
-
-    @property
-    def is_unlimited(self) -> bool:
-        return self.limit is None
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,19 @@ class PlanView:
     def allows(self, metric: str, total: int) -> bool:
         spec = self.limits.get(metric)
         return spec is None or spec.limit is None or total <= spec.limit
+
+    def limits_with_seats_paid(self, seats_paid: int) -> dict[str, LimitSpec]:
+        """The plan's limits for a per-seat subscription paying for ``seats_paid`` seats:
+        the seats paid are the seat limit where they are below the plan's seat cap (buying
+        seats lifts it), with the enforcement of the plan's seat limit (hard without one)."""
+        limits = dict(self.limits)
+        plan_seats = limits.get("seats")
+        if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
+            enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
+            limits["seats"] = LimitSpec(
+                "seats", seats_paid, enforcement, source=LimitSource.SEATS_PAID
+            )
+        return limits
 
 
 @dataclass(frozen=True)
@@ -252,15 +273,10 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
         not grace_expired
         and subscription is not None
         and subscription.price
-        and subscription.price.scheme == "per_seat"
+        and subscription.price.scheme == Price.Scheme.PER_SEAT
     ):
         seats_paid = subscription.seats
-        plan_seats = limits.get("seats")
-        enforcement = plan_seats.enforcement if plan_seats else "hard"
-        if plan_seats is None or plan_seats.limit is None or seats_paid < plan_seats.limit:
-            limits["seats"] = LimitSpec(
-                "seats", seats_paid, enforcement, source=LimitSource.SEATS_PAID
-            )
+        limits = plan.limits_with_seats_paid(seats_paid)
     features = dict(plan.features)
 
     overrides = tuple(

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from accounts.models import Workspace
+from billing.entitlements import NEAR_LIMIT_PERCENT, limit_is_near
 from billing.models import Enforcement, Plan, Price, Subscription, WorkspaceOverride
 from usage.models import Metric
 from usage.selectors import usage_by_workspace
@@ -150,7 +151,6 @@ class PriceFormSet(LabelledInlineFormSet):
 
 CONFIRM_IMPACT_FIELD = "confirm_impact"  # the confirm button posts the preview's signature
 IMPACT_PAGE_FIELD = "impact_page"  # a pager button posts "<metric>:<page>"
-NEAR_LIMIT_PERCENT = 80
 IMPACT_PAGE_SIZE = 50
 # The code of the formset error that holds a save until the preview is confirmed. The admin
 # shows it as the preview step, not as an error to correct.
@@ -160,18 +160,14 @@ IMPACT_STEP = "impact_not_confirmed"
 class Standing(IntEnum):
     """Where a workspace stands against a limit, from free to stuck."""
 
-    CLEAR = 0  # below 80 % of the limit, or no limit
-    NEAR = 1  # 80 % of the limit or more, not over (at a soft limit included)
+    CLEAR = 0  # below NEAR_LIMIT_PERCENT of the limit, or no limit
+    NEAR = 1  # NEAR_LIMIT_PERCENT of the limit or more, not over (at a soft one included)
     OVER = 2  # over a soft limit: allowed, warned
     BLOCKED = 3  # at or over a hard limit: nothing more can be added
 
     @property
     def label(self) -> str:
         return {0: "Clear", 1: "Near", 2: "Over (soft)", 3: "Blocked"}[self.value]
-
-
-def _is_near(used: int, limit: int) -> bool:
-    return used * 100 >= limit * NEAR_LIMIT_PERCENT  # integers: no rounding at the edge
 
 
 def _standing(used: int, limit: int | None, enforcement: str | None) -> Standing:
@@ -181,7 +177,7 @@ def _standing(used: int, limit: int | None, enforcement: str | None) -> Standing
         return Standing.BLOCKED
     if used > limit:
         return Standing.OVER
-    return Standing.NEAR if _is_near(used, limit) else Standing.CLEAR
+    return Standing.NEAR if limit_is_near(used, limit) else Standing.CLEAR
 
 
 @dataclass(frozen=True)
@@ -391,7 +387,7 @@ def limit_change_impact(
         near = [
             (w, used)
             for w, used in usage.items()
-            if limit is not None and used <= limit and _is_near(used, limit)
+            if limit is not None and used <= limit and limit_is_near(used, limit)
         ]
         before = {
             w: _standing(used, change.old_limit, change.old_enforcement)

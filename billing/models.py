@@ -1,7 +1,7 @@
 """What a workspace may do: the plan catalog, per-workspace overrides, and its subscription.
 
 Limits are data, not code: billing admins edit plans, prices, limits and features in the
-admin; enforcement reads them through ``billing.selectors.workspace_entitlements``.
+admin; enforcement reads them through ``billing.entitlements.workspace_entitlements``.
 Money is integer minor units plus an ISO currency code.
 """
 
@@ -150,7 +150,9 @@ class PlanLimit(models.Model):
     limit = models.BigIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="Empty = unlimited."
     )
-    enforcement = models.CharField(max_length=4, choices=Enforcement.choices, default="hard")
+    enforcement = models.CharField(
+        max_length=4, choices=Enforcement.choices, default=Enforcement.HARD
+    )
 
     class Meta:
         ordering = ["metric_id"]
@@ -212,7 +214,9 @@ class WorkspaceOverride(TimeStampedModel):
     limit = models.BigIntegerField(
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="Empty = unlimited."
     )
-    enforcement = models.CharField(max_length=4, choices=Enforcement.choices, default="hard")
+    enforcement = models.CharField(
+        max_length=4, choices=Enforcement.choices, default=Enforcement.HARD
+    )
     feature = models.ForeignKey(
         Feature, to_field="key", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

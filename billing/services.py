@@ -23,11 +23,10 @@ from django.utils import dateformat, timezone
 from accounts import selectors as accounts_selectors
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
-from accounts.models import AuditEvent, Membership, User, Workspace
+from accounts.locks import workspace_lock
+from accounts.models import MANAGER_ROLES, AuditEvent, Membership, User, Workspace
 from billing import selectors as billing_selectors
 from billing.entitlements import (
-    LimitSource,
-    LimitSpec,
     PlanView,
     catalog,
     workspace_entitlements,
@@ -56,11 +55,6 @@ def default_free_plan() -> Plan:
     return plan
 
 
-def _workspace_lock(workspace: Workspace) -> None:
-    """Lock the workspace row: every billing write takes this lock first."""
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
-
-
 @transaction.atomic
 def subscription_create_free(*, workspace: Workspace) -> Subscription:
     """Put a new workspace on the default free plan."""
@@ -74,9 +68,9 @@ def subscription_set_plan(
     """Move a workspace to a plan by hand (a contract closed by sales, a courtesy downgrade).
     Stripe-backed changes go through the checkout and webhooks instead: a workspace billed
     through Stripe is refused. What the workspace already uses above the new plan's limits
-    stays, read-only: nothing more can be added until it fits (``usage.limits.check``
+    stays, read-only: nothing more can be added until it fits (``usage.limits.limit_check``
     blocks every addition while used > limit)."""
-    _workspace_lock(workspace)
+    workspace_lock(workspace)
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)
     if subscription.is_paid:
         raise Conflict(
@@ -278,7 +272,7 @@ COMMENT_MAX_LENGTH = 2_000
 
 def _manager_require(*, workspace: Workspace, actor: User) -> None:
     if not Membership.objects.filter(
-        workspace=workspace, user=actor, role__in=["owner", "admin"]
+        workspace=workspace, user=actor, role__in=MANAGER_ROLES
     ).exists():
         raise PermissionDenied("Only the workspace's owners and admins can change its billing.")
 
@@ -394,12 +388,10 @@ def subscription_fit_check(*, workspace: Workspace, price: Price, seats: int) ->
     target_plan = catalog().plan(price.plan_id)
     if target_plan is None:
         raise ApplicationError("This plan is not in the catalog.", field="price")
-    target = dict(target_plan.limits)
     if price.scheme == Price.Scheme.PER_SEAT:  # as entitlements count seats paid
-        plan_seats = target.get("seats")
-        if plan_seats is None or plan_seats.limit is None or seats < plan_seats.limit:
-            enforcement = plan_seats.enforcement if plan_seats else Enforcement.HARD
-            target["seats"] = LimitSpec("seats", seats, enforcement, source=LimitSource.SEATS_PAID)
+        target = target_plan.limits_with_seats_paid(seats)
+    else:
+        target = dict(target_plan.limits)
     for override in current.overrides:  # overrides stay whatever the plan
         if override.metric:
             target[override.metric] = current.limits[override.metric]
@@ -476,12 +468,7 @@ def checkout_start(
                 f"This workspace holds {used} seats ({detail}): buy at least {used}.",
                 field="seats",
             )
-        plan_seats = plan.limits.get("seats")
-        if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
-            raise ApplicationError(
-                f"{plan.name} goes up to {plan_seats.limit} seats: choose a larger plan.",
-                field="seats",
-            )
+        _seat_cap_check(plan=plan, seats=seats)
     subscription_fit_check(workspace=workspace, price=price, seats=quantity)
     site = _site(site_url)
     slug = workspace.slug
@@ -503,6 +490,15 @@ def checkout_start(
         cancel_url=cancel_url,
     )
     return started.url
+
+
+def _seat_cap_check(*, plan: PlanView, seats: int) -> None:
+    """Refuse more seats than the plan's seat cap."""
+    if not plan.allows("seats", seats):
+        raise ApplicationError(
+            f"{plan.name} goes up to {plan.limits['seats'].limit} seats: choose a larger plan.",
+            field="seats",
+        )
 
 
 def _live_subscription(workspace: Workspace) -> Subscription:
@@ -529,12 +525,7 @@ def _change_check(*, workspace: Workspace, price: Price, seats: int) -> Subscrip
             "the subscription."
         )
     if price.scheme == Price.Scheme.PER_SEAT:
-        plan_seats = plan.limits.get("seats")
-        if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
-            raise ApplicationError(
-                f"{plan.name} goes up to {plan_seats.limit} seats: choose a larger plan.",
-                field="seats",
-            )
+        _seat_cap_check(plan=plan, seats=seats)
     subscription_fit_check(workspace=workspace, price=price, seats=quantity)
     return subscription
 
@@ -629,7 +620,7 @@ def subscription_cancel(
         )
     billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
-        _workspace_lock(workspace)
+        workspace_lock(workspace)
         subscription = _live_subscription(workspace)
         if subscription_canceling(subscription):
             raise Conflict(
@@ -649,7 +640,7 @@ def subscription_cancel(
         )
     except Exception:
         with transaction.atomic():
-            _workspace_lock(workspace)
+            workspace_lock(workspace)
             Cancellation.objects.filter(pk=cancellation.pk).delete()
         raise
     audit_record(
@@ -687,7 +678,7 @@ def subscription_resume(
     now = now or timezone.now()
     billing = gateway()  # no gateway: refused (BillingNotConfigured) before anything is written
     with transaction.atomic():
-        _workspace_lock(workspace)
+        workspace_lock(workspace)
         subscription = _live_subscription(workspace)
         if not subscription_canceling(subscription):
             raise Conflict("The subscription is not set to end: there is nothing to resume.")
@@ -704,7 +695,7 @@ def subscription_resume(
         )
     except Exception:
         with transaction.atomic():
-            _workspace_lock(workspace)
+            workspace_lock(workspace)
             Cancellation.objects.filter(pk__in=resumed, resumed_at=now).update(resumed_at=None)
         raise
     audit_record(
@@ -757,9 +748,8 @@ def subscription_seat_offer(*, workspace: Workspace) -> SeatOffer | None:
     ):
         return None
     plan = catalog().plan(subscription.plan_id)
-    plan_seats = plan.limits.get("seats") if plan else None
     seats = subscription.seats + 1
-    if plan_seats is not None and plan_seats.limit is not None and seats > plan_seats.limit:
+    if plan is not None and not plan.allows("seats", seats):
         return None
     url = reverse("workspace_billing_change", kwargs={"workspace_slug": workspace.slug})
     return SeatOffer(

@@ -27,9 +27,16 @@ from accounts.models import Membership
 from accounts.views import workspace_view
 from billing import selectors as billing_selectors
 from billing import services
-from billing.entitlements import Entitlements, LimitSpec, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    Entitlements,
+    LimitSpec,
+    PlanView,
+    catalog,
+    limit_is_near,
+    workspace_entitlements,
+)
 from billing.forms_billing import CancelForm, SubscriptionChoiceForm
-from billing.models import Feature, Price, Subscription
+from billing.models import Enforcement, Feature, Price, Subscription
 from billing.stripe.gateway import billing_configured, demo_billing_active
 from usage.limits import usage_current
 from usage.models import Metric
@@ -140,7 +147,9 @@ def _pricing_rows(plans: tuple[PlanView, ...]) -> tuple[list[Row], list[Row]]:
         for plan in plans:
             spec = plan.limits.get(metric.key)
             limit = spec.limit if spec else None
-            cells.append(LimitCell(limit, metric.unit, bool(spec and spec.enforcement == "soft")))
+            cells.append(
+                LimitCell(limit, metric.unit, bool(spec and spec.enforcement == Enforcement.SOFT))
+            )
         note = "per month" if metric.resets_monthly else ""
         limit_rows.append(Row(metric.name, note, cells))
 
@@ -211,9 +220,8 @@ class UsageRow:
 
     @property
     def level(self) -> str:
-        """ok, warn (80 % or more) or full, for the bar's colour."""
-        percent = self.percent
-        if percent is None or percent < 80:
+        """ok, warn (near the limit) or full, for the bar's colour."""
+        if not limit_is_near(self.used, self.spec.limit):
             return "ok"
         return "full" if self.is_full else "warn"
 

@@ -32,9 +32,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.errors import ApplicationError
+from accounts.locks import workspace_lock
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
 from billing.entitlements import workspace_entitlements
+from billing.models import Enforcement
 from usage.idempotency import idempotency_result
 from usage.limits import limit_status, upgrade_url_for, usage_changed
 from usage.models import Metric, UsageCounter, UsageDaily, UsageEvent
@@ -211,7 +213,6 @@ class _Running:
 
     value: int
     last_event_at: datetime | None
-    exists: bool
 
 
 @dataclass
@@ -246,7 +247,7 @@ def usage_events_ingest(
 ) -> IngestResult:
     """Count a validated batch for ``workspace`` exactly once (see the module docstring)."""
     now = now or timezone.now()
-    Workspace.objects.select_for_update().filter(pk=workspace.pk).values_list("pk").get()
+    workspace_lock(workspace)
     keys = [event.idempotency_key for event in events]
     seen = {
         key: _usage_payload(metric, quantity, occurred_at)
@@ -262,7 +263,7 @@ def usage_events_ingest(
         period_start__in={period for _, period in slots},
     ):
         running[(counter.metric_id, counter.period_start)] = _Running(
-            counter.value, counter.last_event_at, exists=True
+            counter.value, counter.last_event_at
         )
     entitlements = workspace_entitlements(workspace_id=workspace.pk, now=now)
     upgrade_url = None
@@ -280,7 +281,7 @@ def usage_events_ingest(
             continue
         seen[key] = payload
         slot = (metric.key, metric.period_start(event.occurred_at))
-        state = running.setdefault(slot, _Running(0, None, exists=False))
+        state = running.setdefault(slot, _Running(0, None))
         after = _apply(metric, state, event.quantity, event.occurred_at)
         spec = entitlements.limit(metric.key)
         over = (
@@ -289,7 +290,7 @@ def usage_events_ingest(
             and (after > spec.limit if metric.is_additive else event.quantity > spec.limit)
         )
         result = {"index": event.index, "idempotency_key": key, "status": "accepted"}
-        if over and spec.enforcement == "hard":
+        if over and spec.enforcement == Enforcement.HARD:
             upgrade_url = upgrade_url or _absolute(upgrade_url_for(workspace))
             asked = after - state.value if metric.is_additive else event.quantity
             result |= {
@@ -443,9 +444,7 @@ def _write_daily(workspace: Workspace, accepted: list[UsageEventIn]) -> None:
         row = existing.get((metric_key, day))
         value, count = (row.value, row.events) if row else (0, 0)
         for event in sorted(day_events, key=lambda e: e.occurred_at):
-            value = _apply(
-                metric, _Running(value, None, exists=True), event.quantity, event.occurred_at
-            )
+            value = _apply(metric, _Running(value, None), event.quantity, event.occurred_at)
         rows.append(
             UsageDaily(
                 workspace=workspace,
@@ -467,7 +466,7 @@ def _metric_summary(events, running, entitlements, now: datetime) -> dict[str, d
     summary = {}
     for metric in {event.metric.key: event.metric for event in events}.values():
         period = metric.period_start(now)
-        used = running.get((metric.key, period), _Running(0, None, False)).value
+        used = running.get((metric.key, period), _Running(0, None)).value
         spec = entitlements.limit(metric.key)
         limit = spec.limit if spec else None
         status = limit_status(used, limit)

@@ -1,6 +1,6 @@
 """The one limit check, used everywhere a limit applies.
 
-``check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
+``limit_check(workspace, metric, amount)`` answers allowed / soft-exceeded / blocked for adding
 ``amount`` to what the workspace uses now, against its effective limit, says which limit
 that is (``source``: the plan's cap, the seats paid, or an override) and names what lifts
 it: more seats where the plan allows them, else the cheapest plan that would allow it (a
@@ -12,6 +12,7 @@ for a change about to be made: a blocked answer records a paywall hit and raises
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from django.db import models
 from django.urls import reverse
@@ -20,9 +21,16 @@ from accounts import selectors as accounts_selectors
 from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
-from billing.entitlements import LimitSource, PlanView, catalog, workspace_entitlements
+from billing.entitlements import (
+    LimitSource,
+    PlanView,
+    catalog,
+    limit_is_near,
+    workspace_entitlements,
+)
+from billing.models import Enforcement
 from usage.selectors import counter_value
-from usage.services import paywall_hit_record
+from usage.services import paywall_hit_record, paywall_hit_record_daily
 
 
 class LimitStatus(models.TextChoices):
@@ -116,7 +124,7 @@ def _workspace_id(workspace: Workspace | int) -> int:
     return workspace if isinstance(workspace, int) else workspace.pk
 
 
-def check(
+def limit_check(
     workspace: Workspace | int,
     metric: str,
     amount: int = 1,
@@ -134,7 +142,7 @@ def check(
         used = usage_current(workspace_id=workspace_id, metric=metric, fresh=fresh)
     if spec is None or spec.limit is None or amount <= 0 or used + amount <= spec.limit:
         status = LimitStatus.ALLOWED
-    elif spec.enforcement == "soft":
+    elif spec.enforcement == Enforcement.SOFT:
         status = LimitStatus.SOFT_EXCEEDED
     else:
         status = LimitStatus.BLOCKED
@@ -161,8 +169,8 @@ def check(
 
 
 def limit_status(used: int, limit: int | None) -> str:
-    """ok, near_limit (80% or more), at_limit or over_limit."""
-    if limit is None or used < 0.8 * limit:
+    """ok, near_limit (``NEAR_LIMIT_PERCENT`` or more), at_limit or over_limit."""
+    if not limit_is_near(used, limit):
         return "ok"
     if used > limit:
         return "over_limit"
@@ -243,10 +251,10 @@ def upgrade_url_for(workspace: Workspace | int) -> str:
 def limit_enforce(
     workspace: Workspace | int, metric: str, amount: int = 1, *, used: int | None = None
 ) -> LimitCheck:
-    """``check`` on a fresh reading from the database, raising ``LimitExceeded`` when
+    """``limit_check`` on a fresh reading from the database, raising ``LimitExceeded`` when
     blocked. Call it where the change is made, under the workspace lock, and wrap the
     service in ``paywall_hits_recorded``."""
-    result = check(workspace, metric, amount, used=used, fresh=True)
+    result = limit_check(workspace, metric, amount, used=used, fresh=True)
     if not result.allowed:
         raise LimitExceeded(result, upgrade_url=upgrade_url_for(workspace))
     return result
@@ -275,14 +283,19 @@ def paywall_hits_recorded(*, user_email: str = "") -> Iterator[None]:
         raise
 
 
-def feature_enforce(workspace: Workspace | int, feature: str, *, user_email: str = "") -> None:
-    """Raise ``FeatureNotIncluded`` (and record the paywall hit) unless the workspace's plan
-    or an override includes ``feature``."""
+def feature_enforce(
+    workspace: Workspace | int, feature: str, *, user_email: str = "", now: datetime | None = None
+) -> None:
+    """Raise ``FeatureNotIncluded`` unless the workspace's plan or an override includes
+    ``feature``. Pages call it to show the paywall, so the hit is recorded once per user,
+    feature and day (``paywall_hit_record_daily``), not on every refresh."""
     workspace_id = _workspace_id(workspace)
     entitlements = workspace_entitlements(workspace_id=workspace_id)
     if entitlements.has_feature(feature):
         return
-    paywall_hit_record(workspace_id=workspace_id, feature=feature, user_email=user_email)
+    paywall_hit_record_daily(
+        workspace_id=workspace_id, feature=feature, user_email=user_email, now=now
+    )
     raise FeatureNotIncluded(
         feature,
         entitlements.plan.name,

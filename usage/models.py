@@ -144,8 +144,9 @@ class ProductEvent(models.Model):
     user_email = models.EmailField(max_length=254, blank=True)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
-    # Set for events sent through the API (unique per workspace); empty for events the
-    # product records itself, such as paywall hits.
+    # Set for events sent through the API (unique per workspace), and for the product's
+    # own events recorded once per period (a feature's paywall hit: once per user, feature
+    # and day); empty for the other events the product records itself.
     idempotency_key = models.CharField(max_length=255, blank=True)
 
     class Meta:

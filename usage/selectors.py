@@ -40,7 +40,7 @@ def usage_by_workspace(
 ) -> dict[int, int]:
     """What each workspace uses of ``metric`` now, for many workspaces in a query or two.
     Seats are members plus pending invitations, as in ``usage.limits.usage_current``.
-    Metered metrics read 0 until usage ingestion exists."""
+    Metered metrics read their counter in the current period (0 without one)."""
     ids = list(workspace_ids)
     usage = dict.fromkeys(ids, 0)
     if metric == "seats":

@@ -1,11 +1,13 @@
 """Writes of usage: product events (behavioural signals for PQL scoring)."""
 
-from datetime import datetime
+import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
 
@@ -47,6 +49,33 @@ def paywall_hit_record(
     )
 
 
+def paywall_hit_record_daily(
+    *, workspace_id: int, feature: str, user_email: str = "", now: datetime | None = None
+) -> None:
+    """A paywall of a feature the plan lacks was shown: recorded once per user, feature and
+    (UTC) day however often the page is shown, so reloading it does not inflate the signal.
+
+    Race-safe: the event carries a key made of the three, unique per workspace
+    (``usage_productevent_idempotent``), and concurrent inserts of one key leave one row.
+    """
+    now = now or timezone.now()
+    day = now.astimezone(UTC).date().isoformat()
+    user = hashlib.sha256(user_email.lower().encode()).hexdigest()[:32]
+    ProductEvent.objects.bulk_create(
+        [
+            ProductEvent(
+                workspace_id=workspace_id,
+                name=ProductEvent.PAYWALL_HIT,
+                user_email=user_email,
+                properties={"feature": feature},
+                occurred_at=now,
+                idempotency_key=f"{ProductEvent.PAYWALL_HIT}:{feature}:{day}:{user}",
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def product_events_ingest(
     *, workspace_id: int, events: list[dict], now: datetime | None = None
 ) -> list[dict]:
@@ -55,13 +84,12 @@ def product_events_ingest(
     answered as a duplicate; with a different payload it is refused as a conflict (see
     ``usage.idempotency``). Activates the workspace when the activation rule names one of
     the events."""
-    from accounts.models import Workspace
     from accounts.services import workspace_activate
     from usage.selectors import activation_rule
 
     now = now or timezone.now()
     with transaction.atomic():
-        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").get()
+        workspace_lock(workspace_id)
         keys = [event["idempotency_key"] for event in events]
         seen = {
             row[0]: _product_payload(*row[1:])

@@ -1,5 +1,6 @@
 """The workspace's usage page: every metric against its limit, 30 days of history drawn as
-an inline SVG chart (no script, nothing fetched), upgrade prompts at 80% and 100%."""
+an inline SVG chart (no script, nothing fetched), upgrade prompts near the limit
+(``billing.entitlements.NEAR_LIMIT_PERCENT``) and at it."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -11,6 +12,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.views import workspace_view
 from billing.entitlements import PlanView, catalog, workspace_entitlements
+from billing.models import Enforcement
 from usage.limits import limit_status, usage_current
 from usage.models import Metric
 from usage.selectors import active_users, daily_history, metric_definitions
@@ -92,7 +94,7 @@ def usage(request: HttpRequest, membership: Membership) -> HttpResponse:
                 metric=metric,
                 used=used,
                 limit=limit,
-                enforcement=spec.enforcement if spec else "hard",
+                enforcement=spec.enforcement if spec else Enforcement.HARD,
                 percent=min(100, round(100 * used / limit)) if limit else None,
                 status=status,
                 resets_on=_next_reset(metric, now),

@@ -20,7 +20,7 @@ from billing.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD, IMPACT_PAGE_S
 from billing.models import Plan, PlanLimit, Price, Subscription, WorkspaceOverride
 from billing.services import override_grant, plan_snapshot
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
-from usage.limits import LimitStatus, check
+from usage.limits import LimitStatus, limit_check
 
 pytestmark = pytest.mark.django_db
 
@@ -160,7 +160,7 @@ def plan_audit_events():
 def test_a_limit_edit_is_saved_audited_shown_in_the_history_and_enforced_at_once(
     billing_client, billing_admin, workspace
 ):
-    assert check(workspace, "projects", 3).status == LimitStatus.ALLOWED  # warms the cache
+    assert limit_check(workspace, "projects", 3).status == LimitStatus.ALLOWED  # warms the cache
 
     response, _ = edit_plan(billing_client, "free", lambda d: set_limit(d, "projects", 2))
 
@@ -175,7 +175,7 @@ def test_a_limit_edit_is_saved_audited_shown_in_the_history_and_enforced_at_once
     assert changed == {"projects"}
     assert event.before["limits"]["projects"] == {"limit": 3, "enforcement": "hard"}
     assert event.after["limits"]["projects"] == {"limit": 2, "enforcement": "hard"}
-    assert check(workspace, "projects", 3).status == LimitStatus.BLOCKED
+    assert limit_check(workspace, "projects", 3).status == LimitStatus.BLOCKED
 
     page = billing_client.get(plan_url("free"))
     history = page.context["plan_history"]
@@ -304,7 +304,7 @@ def test_confirming_the_impact_saves_the_lower_limit(billing_client, free_worksp
     assert limit_of("free", "seats") == 2
     assert plan_audit_events().get().after["limits"]["seats"]["limit"] == 2
     full, *_ = free_workspaces
-    assert check(full, "seats").status == LimitStatus.BLOCKED
+    assert limit_check(full, "seats").status == LimitStatus.BLOCKED
 
 
 def test_a_confirmation_covers_only_the_limits_it_was_given_for(billing_client, free_workspaces):
@@ -539,7 +539,7 @@ def test_raising_a_limit_previews_the_workspaces_it_frees_and_saves_once_confirm
 
     assert response.status_code == 302
     assert limit_of("free", "seats") == 5
-    assert check(full, "seats").status == LimitStatus.ALLOWED
+    assert limit_check(full, "seats").status == LimitStatus.ALLOWED
 
 
 def test_removing_a_limit_previews_who_it_frees(billing_client, free_workspaces):
@@ -873,7 +873,7 @@ def _override_data(client, **values) -> dict:
 def test_sales_grant_an_override_that_is_audited_and_changes_the_limit_check(
     sales_client, sales_rep, workspace
 ):
-    assert check(workspace, "projects", 5).status == LimitStatus.BLOCKED
+    assert limit_check(workspace, "projects", 5).status == LimitStatus.BLOCKED
     data = _override_data(
         sales_client,
         workspace=workspace.pk,
@@ -891,7 +891,7 @@ def test_sales_grant_an_override_that_is_audited_and_changes_the_limit_check(
     event = AuditEvent.objects.get(action=AuditEvent.Action.OVERRIDE_GRANTED)
     assert (event.actor, event.workspace) == (sales_rep, workspace)
     assert event.after["limit"] == 10
-    assert check(workspace, "projects", 5).status == LimitStatus.ALLOWED
+    assert limit_check(workspace, "projects", 5).status == LimitStatus.ALLOWED
 
 
 def test_changing_an_override_revokes_it_and_grants_the_new_terms(
@@ -920,7 +920,7 @@ def test_changing_an_override_revokes_it_and_grants_the_new_terms(
         20,
         billing_admin,
     )
-    assert check(workspace, "projects", 15).status == LimitStatus.ALLOWED
+    assert limit_check(workspace, "projects", 15).status == LimitStatus.ALLOWED
 
 
 def test_deleting_an_override_revokes_it(sales_client, sales_rep, workspace):
@@ -935,7 +935,7 @@ def test_deleting_an_override_revokes_it(sales_client, sales_rep, workspace):
     assert not WorkspaceOverride.objects.exists()
     event = AuditEvent.objects.get(action=AuditEvent.Action.OVERRIDE_REVOKED)
     assert (event.actor, event.before["limit"]) == (sales_rep, 10)
-    assert check(workspace, "projects", 5).status == LimitStatus.BLOCKED
+    assert limit_check(workspace, "projects", 5).status == LimitStatus.BLOCKED
 
 
 @pytest.mark.parametrize(

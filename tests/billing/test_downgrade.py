@@ -5,7 +5,7 @@ import pytest
 from accounts import services
 from accounts.models import Membership, Project
 from tests.factories import add_member, on_plan
-from usage.limits import LimitExceeded, LimitStatus, check
+from usage.limits import LimitExceeded, LimitStatus, limit_check
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_nothing_more_can_be_added_until_usage_fits(crowded):
     with pytest.raises(LimitExceeded, match="allows 3 projects"):
         services.project_create(workspace=crowded, name="One more", actor=owner)
 
-    assert check(crowded, "seats", 1).status == LimitStatus.BLOCKED
+    assert limit_check(crowded, "seats", 1).status == LimitStatus.BLOCKED
     assert Project.objects.filter(workspace=crowded).count() == 4
 
 
@@ -44,7 +44,7 @@ def test_once_usage_fits_adding_works_again(crowded, owner):
     invitation, _ = services.invitation_create(workspace=crowded, email="new@x.io", actor=owner)
 
     assert invitation.pk is not None
-    assert check(crowded, "seats", 1).status == LimitStatus.BLOCKED  # 2 members + 1 pending
+    assert limit_check(crowded, "seats", 1).status == LimitStatus.BLOCKED  # 2 members + 1 pending
 
 
 def test_the_plan_page_explains_the_rule_and_shows_what_is_over(owner_client, crowded):

@@ -39,7 +39,7 @@ from billing.stripe.local import LocalGateway
 from billing.stripe.signing import signature_header
 from tests.billing.conftest import ledger_violations
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage.limits import check
+from usage.limits import limit_check
 
 pytestmark = pytest.mark.django_db
 
@@ -159,7 +159,7 @@ def test_self_serve_upgrade_end_to_end_over_http_through_the_local_gateway(
     workspace = WorkspaceFactory(name="Initech", created_by=owner)
     for n in range(3):
         accounts_services.project_create(workspace=workspace, name=f"P{n}", actor=owner)
-    assert not check(workspace, "projects", 1).allowed  # Free: 3 projects
+    assert not limit_check(workspace, "projects", 1).allowed  # Free: 3 projects
     no_trial("pro")
     pro_monthly = price_of("pro")
     client.force_login(owner)
@@ -195,8 +195,8 @@ def test_self_serve_upgrade_end_to_end_over_http_through_the_local_gateway(
     )
     assert subscription.price == pro_monthly
     assert subscription.stripe_subscription_id.startswith("sub_local_")
-    assert check(workspace, "projects", 1).allowed  # limits lifted: Pro allows 50
-    assert check(workspace, "seats", 1).limit == 3  # seats paid
+    assert limit_check(workspace, "projects", 1).allowed  # limits lifted: Pro allows 50
+    assert limit_check(workspace, "seats", 1).limit == 3  # seats paid
     invoice = Invoice.objects.get(workspace=workspace)
     assert (invoice.status, invoice.amount_paid_cents) == ("paid", 3_600)
     assert invoice.stripe_id in client.get(billing_url(workspace)).text
@@ -447,7 +447,7 @@ def test_adding_seats_is_charged_at_once_and_mirrored_through_the_webhooks(
 
     pro.refresh_from_db()
     assert (pro.seats, pro.plan.code) == (5, "pro")
-    assert check(workspace, "seats", 1).limit == 5
+    assert limit_check(workspace, "seats", 1).limit == 5
     expansion = RevenueMovement.objects.filter(workspace=workspace).last()
     assert (expansion.kind, expansion.mrr_delta_cents) == ("expansion", 2_400)
     assert Invoice.objects.filter(workspace=workspace, amount_paid_cents=1_600).exists()

@@ -23,7 +23,7 @@ from billing.entitlements import LimitSource
 from billing.models import PlanLimit, Subscription
 from tests.billing.test_flows import CARD_FAILS, billing_url, no_trial, subscribe
 from tests.factories import UserFactory, add_member
-from usage.limits import LimitExceeded, LimitStatus, check, limit_enforce
+from usage.limits import LimitExceeded, LimitStatus, limit_check, limit_enforce
 from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,7 @@ def _grant_seats(workspace, limit, *, reason="Pilot agreed with sales", days=30)
 
 
 def test_a_full_paid_plan_is_limited_by_the_seats_paid_which_more_seats_lift(workspace, pro):
-    result = check(workspace, "seats", 1)
+    result = limit_check(workspace, "seats", 1)
 
     assert result.status == LimitStatus.BLOCKED
     assert (result.source, result.limit, result.plan_limit) == (LimitSource.SEATS_PAID, 3, 50)
@@ -83,7 +83,7 @@ def test_the_free_plan_at_its_cap_is_limited_by_the_plan_which_an_upgrade_lifts(
     add_member(workspace, "a@northwind.io")
     add_member(workspace, "b@northwind.io")
 
-    result = check(workspace, "seats", 1)
+    result = limit_check(workspace, "seats", 1)
 
     assert (result.source, result.limit) == (LimitSource.PLAN, 3)
     assert not result.seats_paid_reached
@@ -96,7 +96,7 @@ def test_seats_paid_up_to_the_plans_cap_are_lifted_by_an_upgrade(workspace, pro)
     PlanLimit.objects.filter(plan__code="pro", metric="seats").update(limit=3)
     entitlements.catalog_changed()  # .update() sends no signal
 
-    result = check(workspace, "seats", 1)
+    result = limit_check(workspace, "seats", 1)
 
     assert result.source == LimitSource.PLAN  # the seats paid are the plan's whole cap
     assert result.upgrade_plan.code == "business"
@@ -167,7 +167,7 @@ def test_a_seat_override_above_the_seats_paid_lets_the_team_grow_billed_for_the_
     invited = invite(owner_client, workspace)
 
     assert invited.status_code == 302
-    assert check(workspace, "seats", 1).limit == 10
+    assert limit_check(workspace, "seats", 1).limit == 10
     assert Subscription.objects.get(workspace=workspace).seats == 3  # billing unchanged
     until = grant.expires_at.strftime("%b %-d, %Y")
     gap = "10 seats granted by Handoff's team (Pilot agreed with sales) until"

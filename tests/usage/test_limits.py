@@ -12,7 +12,7 @@ from billing import entitlements
 from billing import services as billing_services
 from billing.models import Plan, PlanLimit, WorkspaceOverride
 from tests.factories import UserFactory, add_member, on_plan
-from usage.limits import LimitStatus, check, feature_enforce, usage_current
+from usage.limits import LimitStatus, feature_enforce, limit_check, limit_status, usage_current
 from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +36,8 @@ def test_new_workspaces_start_on_the_default_free_plan(workspace):
 def test_check_allows_within_the_limit_and_blocks_beyond_a_hard_one(workspace):
     add_member(workspace, "b@northwind.io")
 
-    within = check(workspace, "seats", 1)
-    beyond = check(workspace, "seats", 2)
+    within = limit_check(workspace, "seats", 1)
+    beyond = limit_check(workspace, "seats", 2)
 
     assert (within.status, within.used, within.limit) == (LimitStatus.ALLOWED, 2, 3)
     assert beyond.status == LimitStatus.BLOCKED
@@ -67,7 +67,7 @@ def test_a_soft_limit_allows_with_a_warning(workspace):
     PlanLimit.objects.filter(plan__code="free", metric="projects").update(enforcement="soft")
     entitlements.catalog_changed()  # .update() sends no signal
 
-    result = check(workspace, "projects", 4)
+    result = limit_check(workspace, "projects", 4)
 
     assert result.status == LimitStatus.SOFT_EXCEEDED
     assert result.allowed
@@ -76,19 +76,19 @@ def test_a_soft_limit_allows_with_a_warning(workspace):
 def test_unlimited_metrics_always_allow(workspace):
     on_plan(workspace, "enterprise")
 
-    assert check(workspace, "seats", 10_000).status == LimitStatus.ALLOWED
+    assert limit_check(workspace, "seats", 10_000).status == LimitStatus.ALLOWED
 
 
 def test_the_cheapest_plan_that_allows_is_named(workspace):
-    assert check(workspace, "seats", 60).upgrade_plan.code == "business"
-    assert check(workspace, "seats", 600).upgrade_plan.code == "enterprise"
+    assert limit_check(workspace, "seats", 60).upgrade_plan.code == "business"
+    assert limit_check(workspace, "seats", 600).upgrade_plan.code == "enterprise"
 
 
 def test_an_override_replaces_the_plans_limit_until_it_expires(workspace):
     now = timezone.now()
     _grant(workspace, metric="seats", limit=10, expires_at=now + timedelta(days=14))
 
-    assert check(workspace, "seats", 5).status == LimitStatus.ALLOWED
+    assert limit_check(workspace, "seats", 5).status == LimitStatus.ALLOWED
     later = entitlements.workspace_entitlements(
         workspace_id=workspace.pk, now=now + timedelta(days=15)
     )
@@ -105,7 +105,7 @@ def test_a_feature_override_switches_a_feature_on(workspace):
 def test_overrides_of_one_workspace_do_not_touch_another(workspace, other_workspace):
     _grant(workspace, metric="seats", limit=None)
 
-    assert check(other_workspace, "seats", 5).status == LimitStatus.BLOCKED
+    assert limit_check(other_workspace, "seats", 5).status == LimitStatus.BLOCKED
 
 
 def test_feature_enforce_records_the_paywall_hit(workspace):
@@ -119,13 +119,13 @@ def test_feature_enforce_records_the_paywall_hit(workspace):
 
 
 def test_a_plan_edit_is_seen_at_once_by_this_process(workspace):
-    assert check(workspace, "seats", 3).status == LimitStatus.BLOCKED
+    assert limit_check(workspace, "seats", 3).status == LimitStatus.BLOCKED
 
     limit = PlanLimit.objects.get(plan__code="free", metric="seats")
     limit.limit = 10
     limit.save()
 
-    assert check(workspace, "seats", 3).status == LimitStatus.ALLOWED
+    assert limit_check(workspace, "seats", 3).status == LimitStatus.ALLOWED
 
 
 def test_a_plan_edit_reaches_other_processes_through_the_shared_cache(workspace):
@@ -169,7 +169,7 @@ def test_without_a_reachable_cache_answers_come_from_the_database(workspace, set
     limit.limit = 2
     limit.save()
 
-    result = check(workspace, "seats", 1)
+    result = limit_check(workspace, "seats", 1)
 
     assert (result.status, result.used, result.limit) == (LimitStatus.BLOCKED, 2, 2)
     with pytest.raises(redis.ConnectionError):  # the cache really is down
@@ -185,7 +185,7 @@ def test_seats_paid_cap_a_per_seat_subscription(workspace):
     subscription.save()
     add_member(workspace, "b@northwind.io")
 
-    result = check(workspace, "seats", 1)
+    result = limit_check(workspace, "seats", 1)
 
     assert (result.status, result.limit) == (LimitStatus.BLOCKED, 2)
     assert entitlements.workspace_entitlements(workspace_id=workspace.pk).seats_paid == 2
@@ -211,3 +211,17 @@ def test_override_service_refuses_bad_input_and_saves_nothing(workspace):
         )
 
     assert not WorkspaceOverride.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("used", "limit", "near"),
+    [(3, 5, False), (4, 5, True), (799, 1000, False), (800, 1000, True), (7, 5, True)],
+)
+def test_near_the_limit_starts_at_eighty_percent_used_without_rounding(used, limit, near):
+    assert entitlements.limit_is_near(used, limit) is near
+    assert (limit_status(used, limit) != "ok") is near
+
+
+def test_no_limit_is_never_near():
+    assert not entitlements.limit_is_near(10**9, None)
+    assert limit_status(10**9, None) == "ok"

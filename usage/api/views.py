@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
 from accounts.api.exceptions import THROTTLED, UNAUTHORIZED, ErrorSerializer
+from billing.models import Enforcement
 from usage import services
 from usage.api.parsers import MAX_DEPTH, IngestionJSONParser
 from usage.api.throttling import ApiKeyRateThrottle
@@ -189,7 +190,7 @@ class ProductResultSerializer(serializers.Serializer):
 
 class LimitStateSerializer(serializers.Serializer):
     limit = serializers.IntegerField(allow_null=True, help_text="null = unlimited")
-    enforcement = serializers.ChoiceField(["hard", "soft"])
+    enforcement = serializers.ChoiceField(Enforcement.values)
     used = serializers.IntegerField()
     remaining = serializers.IntegerField(allow_null=True)
     status = serializers.ChoiceField(LIMIT_STATUSES)
