@@ -25,7 +25,7 @@ from typing import Any
 
 from django.db import transaction
 
-from accounts.models import Workspace
+from accounts.locks import workspace_lock
 from billing import ledger
 from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
 from billing.services import default_free_plan
@@ -143,7 +143,7 @@ def subscription_locate(
 
 def subscription_lock(row: Subscription) -> Subscription:
     """Lock the workspace row, then its subscription (the order every billing write takes)."""
-    list(Workspace.objects.select_for_update().filter(pk=row.workspace_id).values_list("pk"))
+    workspace_lock(row.workspace_id)
     return (
         Subscription.objects.select_for_update(of=("self",))
         .select_related("plan", "price")

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from billing.models import LocalStripeObject, Price, Subscription
 from billing.stripe.client import StripeRefused
@@ -284,7 +285,7 @@ class LocalGateway:
         # The workspace row first (the order every change takes): two tabs completing two
         # checkouts run one after the other, and the second finds the first's subscription.
         workspace_id = _get(session_id, "checkout.session").data["metadata"]["workspace_id"]
-        Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk").first()
+        workspace_lock(int(workspace_id))
         session = _locked(session_id, "checkout.session")
         data = session.data
         if data["status"] != "open":
