@@ -1,0 +1,206 @@
+"""The plan of the bulk demo workspaces, decided by a seeded ``random.Random`` alone."""
+
+import hashlib
+import math
+import random
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from accounts.models import (
+    OnboardingStep,
+    Role,
+)
+
+SEED = 20_260_101
+WORKSPACE_COUNT = 300
+
+
+# Company names are a prefix and a suffix ("Bright" + "lane"), sometimes with a trade.
+_NAME_PREFIXES = (
+    "Bright", "North", "Blue", "Silver", "Red", "Iron", "Clear", "Swift", "Cloud", "Quiet",
+    "Bold", "Golden", "Green", "Deep", "High", "Pine", "Oak", "Maple", "Cedar", "Birch",
+    "River", "Lake", "Sun", "Star", "Moon", "Sky", "Storm", "Frost", "Ember", "Copper",
+    "Cobalt", "Amber", "Coral", "Harbor", "Summit", "Hollow", "Wild", "True", "Open", "Fern",
+    "Fox", "Wolf", "Hawk", "Raven", "Lumen", "Nimbus", "Polar", "Tide", "Bay", "Granite",
+)  # fmt: skip
+_NAME_SUFFIXES = (
+    "lane", "wind", "field", "stack", "forge", "path", "point", "bridge", "works", "loop",
+    "line", "light", "spring", "wave", "gate", "leaf", "craft", "mark", "base", "ridge",
+    "port", "vale", "view", "beam", "hive", "signal", "shift", "scale", "grid", "flow",
+    "peak", "ledger", "nest", "well", "yard",
+)  # fmt: skip
+_NAME_TRADES = (
+    "", "", "", "", "", "Labs", "Analytics", "Health", "Software", "Systems", "Studio",
+    "Logistics", "Finance", "Robotics", "Media", "Security", "AI", "Data", "HQ",
+)  # fmt: skip
+_DOMAIN_TLDS = (("com", 40), ("io", 25), ("co", 12), ("ai", 10), ("dev", 8), ("app", 5))
+_FIRST_NAMES = (
+    "Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sofia", "Lucas", "Mia", "Mateo",
+    "Aisha", "Omar", "Fatima", "Yusuf", "Priya", "Arjun", "Ananya", "Rohan", "Mei", "Wei",
+    "Yuki", "Haruto", "Hana", "Min-jun", "Ji-woo", "Chloé", "Léa", "Louis", "Hugo", "Zoë",
+    "Lena", "Jonas", "Felix", "Marta", "Pablo", "Lucía", "José", "Ana", "Tiago", "Beatriz",
+    "Kwame", "Amara", "Chidi", "Zanele", "Thabo", "Nadia", "Ivan", "Olga", "Erik", "Ingrid",
+    "Sean", "Niamh", "Grace", "Ethan", "Maya", "Daniel", "Sara", "David", "Leah", "Sam",
+)  # fmt: skip
+_LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Garcia", "Martinez", "Lopez", "Gonzalez",
+    "Müller", "Schmidt", "Schneider", "Fischer", "Dubois", "Moreau", "Laurent", "Rossi",
+    "Russo", "Ferrari", "Silva", "Santos", "Oliveira", "Kowalski", "Nowak", "Novak",
+    "Ivanova", "Petrov", "Jensen", "Hansen", "Larsen", "Berg", "Okafor", "Mensah", "Diallo",
+    "Nkosi", "Haddad", "Khan", "Hassan", "Patel", "Sharma", "Iyer", "Gupta", "Nguyen",
+    "Tran", "Kim", "Park", "Lee", "Chen", "Wang", "Zhang", "Tanaka", "Sato", "Suzuki",
+    "O'Brien", "Murphy", "Kelly", "Walsh", "Cohen", "Levi", "Andersson", "Virtanen",
+)  # fmt: skip
+_EMAIL_FORMATS = ("{first}.{last}", "{first}", "{first}{last}", "{f}{last}", "{first}.{l}")
+_TIME_ZONES = (
+    ("UTC", 14), ("America/New_York", 18), ("America/Los_Angeles", 14), ("America/Chicago", 6),
+    ("America/Sao_Paulo", 4), ("Europe/London", 12), ("Europe/Berlin", 10), ("Europe/Paris", 7),
+    ("Europe/Madrid", 3), ("Asia/Kolkata", 5), ("Asia/Singapore", 3), ("Asia/Tokyo", 2),
+    ("Australia/Sydney", 2),
+)  # fmt: skip
+# Members per workspace, 1 to 12, most workspaces small.
+_TEAM_SIZE_WEIGHTS = (28, 20, 14, 10, 7, 5, 4, 3, 3, 2, 2, 2)
+_API_KEY_NAMES = ("Production", "Backend", "Staging", "CI", "Data pipeline", "Local dev")
+_SIGN_UP_WINDOW = timedelta(days=365)
+
+
+@dataclass
+class PlannedMember:
+    email: str
+    full_name: str
+    role: Role
+    joined_at: datetime
+
+
+@dataclass
+class PlannedWorkspace:
+    name: str
+    company_domain: str
+    time_zone: str
+    created_at: datetime
+    members: list[PlannedMember] = field(default_factory=list)
+    steps: dict[str, datetime] = field(default_factory=dict)
+    api_key_name: str = ""
+    api_key_last_used_at: datetime | None = None
+
+    @property
+    def activated_at(self) -> datetime | None:
+        return self.steps.get(OnboardingStep.Key.FIRST_USAGE_EVENT)
+
+    @property
+    def plan_code(self) -> str:
+        """A plan that fits the team: small teams mostly free, larger ones on Pro or
+        Business, a few on Enterprise. Derived from the domain, so stable across runs."""
+        roll = int(hashlib.sha256(self.company_domain.encode()).hexdigest(), 16) % 100
+        size = len(self.members)
+        if roll < 3:
+            return "enterprise"
+        if size > 3:
+            return "business" if size >= 9 or roll < 25 else "pro"
+        return "pro" if roll < 20 else "free"
+
+
+def _ascii(text: str) -> str:
+    """Lower-case ASCII letters and digits only ("Müller" -> "muller", "O'Brien" -> "obrien")."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return "".join(char for char in folded if char.isalnum())
+
+
+def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
+    values, weights = zip(*choices, strict=True)
+    return rng.choices(values, weights=weights)[0]
+
+
+def _company_names(rng: random.Random, count: int) -> Iterator[tuple[str, str]]:
+    """``count`` distinct (name, domain) pairs: ("Brightlane Labs", "brightlane.io")."""
+    seen = {"acme"}
+    while len(seen) <= count:
+        stem = rng.choice(_NAME_PREFIXES) + rng.choice(_NAME_SUFFIXES)
+        if stem.lower() in seen:
+            continue
+        seen.add(stem.lower())
+        trade = rng.choice(_NAME_TRADES)
+        name = f"{stem} {trade}" if trade else stem
+        yield name, f"{stem.lower()}.{_weighted(rng, _DOMAIN_TLDS)}"
+
+
+def _members_plan(
+    rng: random.Random, *, domain: str, created_at: datetime, now: datetime
+) -> list[PlannedMember]:
+    """The owner who signed up, then teammates who joined later, with distinct addresses in
+    the company's e-mail format; roles mostly member, some admins, now and then a second
+    owner."""
+    size = rng.choices(range(1, 13), weights=_TEAM_SIZE_WEIGHTS)[0]
+    email_format = rng.choice(_EMAIL_FORMATS)
+    members: list[PlannedMember] = []
+    emails: set[str] = set()
+    second_owner = size >= 4 and rng.random() < 0.15
+    while len(members) < size:
+        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+        local = email_format.format(
+            first=_ascii(first), last=_ascii(last), f=_ascii(first)[0], l=_ascii(last)[0]
+        )
+        email = f"{local}@{domain}"
+        if email in emails:
+            continue
+        emails.add(email)
+        if not members:
+            role, joined_at = Role.OWNER, created_at
+        else:
+            role = Role.ADMIN if rng.random() < 0.2 else Role.MEMBER
+            if second_owner and len(members) == 1:
+                role = Role.OWNER
+            delay = timedelta(hours=min(rng.lognormvariate(math.log(48), 1.3), 24 * 120))
+            joined_at = min(created_at + delay, created_at + (now - created_at) * rng.random())
+        members.append(PlannedMember(email, f"{first} {last}", role, joined_at))
+    members[1:] = sorted(members[1:], key=lambda member: member.joined_at)
+    return members
+
+
+def _onboarding_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetime) -> None:
+    """Which checklist steps the workspace completed, and when: teams invite before their
+    teammates join; bigger teams more often create an API key (median some hours after
+    sign-up, sometimes days); most of those then call the API within the hour."""
+    created_at = workspace.created_at
+    if len(workspace.members) > 1:
+        first_join = workspace.members[1].joined_at
+        invited_at = first_join - timedelta(hours=rng.uniform(0.2, 20))
+        workspace.steps[OnboardingStep.Key.INVITE_TEAMMATE] = max(created_at, invited_at)
+    if rng.random() >= min(0.85, 0.3 + 0.06 * len(workspace.members)):
+        return
+    time_to_value = timedelta(hours=min(rng.lognormvariate(math.log(5), 1.6), 24 * 40))
+    key_created_at = created_at + time_to_value
+    if key_created_at >= now:
+        return
+    workspace.steps[OnboardingStep.Key.CREATE_API_KEY] = key_created_at
+    workspace.api_key_name = rng.choice(_API_KEY_NAMES)
+    if rng.random() >= 0.8:
+        return
+    first_call_at = key_created_at + timedelta(minutes=rng.lognormvariate(math.log(15), 1.2))
+    if first_call_at >= now:
+        return
+    workspace.steps[OnboardingStep.Key.FIRST_USAGE_EVENT] = first_call_at
+    workspace.api_key_last_used_at = first_call_at + (now - first_call_at) * rng.random() ** 0.3
+
+
+def workspaces_plan(
+    *, rng: random.Random, now: datetime, count: int = WORKSPACE_COUNT
+) -> list[PlannedWorkspace]:
+    """The bulk workspaces, decided by ``rng`` alone (dates relative to ``now``), oldest
+    first: sign-ups over the past year, more of them recently (a growing product)."""
+    plans = []
+    for name, domain in _company_names(rng, count):
+        age = _SIGN_UP_WINDOW * rng.random() ** 1.4
+        created_at = now - max(age, timedelta(minutes=10))
+        workspace = PlannedWorkspace(
+            name=name,
+            company_domain=domain,
+            time_zone=_weighted(rng, _TIME_ZONES),
+            created_at=created_at,
+        )
+        workspace.members = _members_plan(rng, domain=domain, created_at=created_at, now=now)
+        _onboarding_plan(rng, workspace, now=now)
+        plans.append(workspace)
+    return sorted(plans, key=lambda plan: plan.created_at)
