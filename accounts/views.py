@@ -43,7 +43,7 @@ from accounts.models import Membership, OnboardingStep, Project, Role, User, Wor
 from billing import selectors as billing_selectors
 from billing import services as billing_services
 from billing.entitlements import catalog
-from billing.forms_billing import CancelForm
+from billing.selfserve_forms import CancelForm
 from billing.templatetags.money import money
 from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, feature_enforce, limit_check
 from usage.selectors import activation_rule, metric_definitions

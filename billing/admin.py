@@ -16,8 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from billing.entitlements import NEAR_LIMIT_PERCENT, workspace_entitlements
-from billing.forms import (
+from billing.admin_forms import (
     CONFIRM_IMPACT_FIELD,
     IMPACT_PAGE_FIELD,
     PlanFeatureFormSet,
@@ -28,6 +27,7 @@ from billing.forms import (
     WorkspaceOverrideAdminForm,
     without_impact_step,
 )
+from billing.entitlements import NEAR_LIMIT_PERCENT, workspace_entitlements
 from billing.models import (
     Feature,
     Plan,

@@ -35,8 +35,8 @@ from billing.entitlements import (
     limit_is_near,
     workspace_entitlements,
 )
-from billing.forms_billing import CancelForm, SubscriptionChoiceForm
 from billing.models import Enforcement, Feature, Price, Subscription
+from billing.selfserve_forms import CancelForm, SubscriptionChoiceForm
 from billing.stripe.gateway import billing_configured, demo_billing_active
 from usage.limits import usage_current
 from usage.models import Metric
