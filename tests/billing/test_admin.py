@@ -16,7 +16,7 @@ from accounts import services as accounts_services
 from accounts.models import AuditEvent
 from accounts.roles import BILLING_ADMINS, SALES
 from billing import entitlements
-from billing.admin_forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD, IMPACT_PAGE_SIZE
+from billing.admin.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD, IMPACT_PAGE_SIZE
 from billing.models import Plan, PlanLimit, Price, Subscription, WorkspaceOverride
 from billing.services import override_grant, plan_snapshot
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
