@@ -40,7 +40,7 @@ from billing.models import (
     Subscription,
     WorkspaceOverride,
 )
-from billing.stripe.gateway import ChangePreview, billing_configured, gateway
+from billing.stripe.gateway import ChangePreview, gateway
 from billing.stripe.prices import PriceNotConnected
 from usage.limits import usage_current
 from usage.models import Metric
@@ -48,17 +48,12 @@ from usage.models import Metric
 logger = logging.getLogger(__name__)
 
 
-def default_free_plan() -> Plan:
-    plan = Plan.objects.filter(is_default_free=True).first()
-    if plan is None:
-        raise ApplicationError("No default free plan is set: mark one plan as the default.")
-    return plan
-
-
 @transaction.atomic
 def subscription_create_free(*, workspace: Workspace) -> Subscription:
     """Put a new workspace on the default free plan."""
-    return Subscription.objects.create(workspace=workspace, plan=default_free_plan(), seats=0)
+    return Subscription.objects.create(
+        workspace=workspace, plan=billing_selectors.default_free_plan(), seats=0
+    )
 
 
 @transaction.atomic
@@ -577,18 +572,6 @@ def subscription_change(*, workspace: Workspace, price: Price, seats: int, actor
     return updated
 
 
-def subscription_canceling(subscription: Subscription) -> bool:
-    """Whether the subscription ends at the end of its period: the mirror's word, unless a
-    cancel or resume was requested here after the newest state the mirror holds (its
-    webhook is on its way)."""
-    latest = subscription.cancellations.order_by("-requested_at", "-id").first()
-    if latest is not None:
-        requested = max(latest.requested_at, latest.resumed_at or latest.requested_at)
-        if subscription.stripe_watermark is None or requested > subscription.stripe_watermark:
-            return latest.resumed_at is None
-    return subscription.cancel_at_period_end
-
-
 def _ends_on(subscription: Subscription) -> str:
     if subscription.current_period_end is None:
         return "at the end of the period"
@@ -622,7 +605,7 @@ def subscription_cancel(
     with transaction.atomic():
         workspace_lock(workspace)
         subscription = _live_subscription(workspace)
-        if subscription_canceling(subscription):
+        if billing_selectors.subscription_canceling(subscription):
             raise Conflict(
                 f"The subscription is already set to end {_ends_on(subscription)}: "
                 "nothing more to cancel. To keep it, resume it."
@@ -680,7 +663,7 @@ def subscription_resume(
     with transaction.atomic():
         workspace_lock(workspace)
         subscription = _live_subscription(workspace)
-        if not subscription_canceling(subscription):
+        if not billing_selectors.subscription_canceling(subscription):
             raise Conflict("The subscription is not set to end: there is nothing to resume.")
         if subscription.current_period_end is not None and subscription.current_period_end <= now:
             raise Conflict("The period has ended: choose a plan to subscribe again.")
@@ -715,48 +698,3 @@ def billing_portal_url(*, workspace: Workspace, return_url: str) -> str:
     if not subscription.stripe_customer_id:
         raise Conflict("This workspace has no billing account yet: choose a plan first.")
     return gateway().portal_url(subscription=subscription, return_url=return_url)
-
-
-# Reads for the billing pages --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SeatOffer:
-    """ "Add a seat for $12/month": the seat-change preview with one seat more, offered where
-    an invitation hits the seat limit of a per-seat paid plan."""
-
-    price_id: int
-    seats: int
-    amount_cents: int
-    currency: str
-    interval: str
-    preview_url: str
-
-
-def subscription_seat_offer(*, workspace: Workspace) -> SeatOffer | None:
-    """The one-seat-more offer, when the workspace pays per seat on a live subscription and
-    its plan allows another seat and a gateway can sell it; else None."""
-    if not billing_configured():
-        return None
-    subscription = Subscription.objects.select_related("price", "plan").get(workspace=workspace)
-    price = subscription.price
-    if (
-        not subscription.is_paid
-        or price is None
-        or price.scheme != Price.Scheme.PER_SEAT
-        or subscription.status == Subscription.Status.PAST_DUE
-    ):
-        return None
-    plan = catalog().plan(subscription.plan_id)
-    seats = subscription.seats + 1
-    if plan is not None and not plan.allows("seats", seats):
-        return None
-    url = reverse("workspace_billing_change", kwargs={"workspace_slug": workspace.slug})
-    return SeatOffer(
-        price_id=price.pk,
-        seats=seats,
-        amount_cents=price.amount_cents,
-        currency=price.currency,
-        interval=price.interval,
-        preview_url=f"{url}?price={price.pk}&seats={seats}",
-    )

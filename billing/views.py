@@ -377,7 +377,7 @@ def _billing_state(workspace) -> BillingState:
     return BillingState(
         subscription=subscription,
         is_paid=subscription.is_paid,
-        canceling=subscription.is_paid and services.subscription_canceling(subscription),
+        canceling=subscription.is_paid and billing_selectors.subscription_canceling(subscription),
         seats_used=accounts_selectors.workspace_seats_used(workspace_id=workspace.pk),
         recurring_cents=recurring,
     )
