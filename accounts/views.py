@@ -41,9 +41,8 @@ from accounts.forms import (
 )
 from accounts.models import Membership, OnboardingStep, Project, Role, User, Workspace
 from billing import selectors as billing_selectors
-from billing import services as billing_services
 from billing.entitlements import catalog
-from billing.forms_billing import CancelForm
+from billing.selfserve_forms import CancelForm
 from billing.templatetags.money import money
 from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, feature_enforce, limit_check
 from usage.selectors import activation_rule, metric_definitions
@@ -183,7 +182,7 @@ def _members_page(
         and paywall.check.metric == "seats"
         and paywall.check.seats_paid_reached
     ):
-        seat_offer = billing_services.subscription_seat_offer(workspace=workspace)
+        seat_offer = billing_selectors.subscription_seat_offer(workspace=workspace)
     context = {
         "membership": membership,
         "workspace": workspace,

@@ -1,14 +1,35 @@
 """Reads of billing that cross models: the revenue ledger's figures for the metrics pages,
-who billing mail goes to, and whether a catalog price can be sold by the gateway in use."""
+who billing mail goes to, whether a catalog price can be sold by the gateway in use, the
+default free plan, whether a subscription is ending, the one-seat-more offer, and the impact
+of a plan-limit change that the admin previews before saving it."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import IntEnum
 
-from django.db.models import Count, QuerySet, Sum
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
+from accounts.errors import ApplicationError
 from accounts.models import Role, Workspace
-from billing.models import Feature, Invoice, RevenueMovement, Subscription
-from billing.stripe.gateway import STRIPE, gateway_name
+from billing.entitlements import NEAR_LIMIT_PERCENT, catalog, limit_is_near
+from billing.models import (
+    Enforcement,
+    Feature,
+    Invoice,
+    Plan,
+    Price,
+    RevenueMovement,
+    Subscription,
+    WorkspaceOverride,
+)
+from billing.stripe.gateway import STRIPE, billing_configured, gateway_name
+from usage.models import Metric
+from usage.selectors import usage_by_workspace
 
 
 def workspace_subscription(*, workspace_id: int) -> Subscription:
@@ -86,3 +107,378 @@ def workspace_owner_emails(*, workspace_id: int) -> list[str]:
         for membership in accounts_selectors.workspace_members(workspace=workspace)
         if membership.role == Role.OWNER
     ]
+
+
+def default_free_plan() -> Plan:
+    plan = Plan.objects.filter(is_default_free=True).first()
+    if plan is None:
+        raise ApplicationError("No default free plan is set: mark one plan as the default.")
+    return plan
+
+
+def subscription_canceling(subscription: Subscription) -> bool:
+    """Whether the subscription ends at the end of its period: the mirror's word, unless a
+    cancel or resume was requested here after the newest state the mirror holds (its
+    webhook is on its way)."""
+    latest = subscription.cancellations.order_by("-requested_at", "-id").first()
+    if latest is not None:
+        requested = max(latest.requested_at, latest.resumed_at or latest.requested_at)
+        if subscription.stripe_watermark is None or requested > subscription.stripe_watermark:
+            return latest.resumed_at is None
+    return subscription.cancel_at_period_end
+
+
+# Reads for the billing pages --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatOffer:
+    """ "Add a seat for $12/month": the seat-change preview with one seat more, offered where
+    an invitation hits the seat limit of a per-seat paid plan."""
+
+    price_id: int
+    seats: int
+    amount_cents: int
+    currency: str
+    interval: str
+    preview_url: str
+
+
+def subscription_seat_offer(*, workspace: Workspace) -> SeatOffer | None:
+    """The one-seat-more offer, when the workspace pays per seat on a live subscription and
+    its plan allows another seat and a gateway can sell it; else None."""
+    if not billing_configured():
+        return None
+    subscription = Subscription.objects.select_related("price", "plan").get(workspace=workspace)
+    price = subscription.price
+    if (
+        not subscription.is_paid
+        or price is None
+        or price.scheme != Price.Scheme.PER_SEAT
+        or subscription.status == Subscription.Status.PAST_DUE
+    ):
+        return None
+    plan = catalog().plan(subscription.plan_id)
+    seats = subscription.seats + 1
+    if plan is not None and not plan.allows("seats", seats):
+        return None
+    url = reverse("workspace_billing_change", kwargs={"workspace_slug": workspace.slug})
+    return SeatOffer(
+        price_id=price.pk,
+        seats=seats,
+        amount_cents=price.amount_cents,
+        currency=price.currency,
+        interval=price.interval,
+        preview_url=f"{url}?price={price.pk}&seats={seats}",
+    )
+
+
+# The impact of a plan-limit change (the admin's preview) ----------------------------------
+
+IMPACT_PAGE_SIZE = 50
+
+
+class Standing(IntEnum):
+    """Where a workspace stands against a limit, from free to stuck."""
+
+    CLEAR = 0  # below NEAR_LIMIT_PERCENT of the limit, or no limit
+    NEAR = 1  # NEAR_LIMIT_PERCENT of the limit or more, not over (at a soft one included)
+    OVER = 2  # over a soft limit: allowed, warned
+    BLOCKED = 3  # at or over a hard limit: nothing more can be added
+
+    @property
+    def label(self) -> str:
+        return {0: "Clear", 1: "Near", 2: "Over (soft)", 3: "Blocked"}[self.value]
+
+
+def _standing(used: int, limit: int | None, enforcement: str | None) -> Standing:
+    if limit is None:
+        return Standing.CLEAR
+    if enforcement == Enforcement.HARD and used >= limit:
+        return Standing.BLOCKED
+    if used > limit:
+        return Standing.OVER
+    return Standing.NEAR if limit_is_near(used, limit) else Standing.CLEAR
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """A plan limit this save changes. ``None`` is unlimited (or no limit row at all)."""
+
+    metric: Metric
+    old_limit: int | None
+    new_limit: int | None
+    old_enforcement: str | None
+    new_enforcement: str | None
+
+    @property
+    def tightens(self) -> bool:
+        """Lower, finite where it was unlimited, or hard where it was soft."""
+        if self.new_limit is None:
+            return False
+        return (
+            self.old_limit is None
+            or self.new_limit < self.old_limit
+            or (
+                self.old_enforcement == Enforcement.SOFT
+                and self.new_enforcement == Enforcement.HARD
+            )
+        )
+
+    @property
+    def loosens(self) -> bool:
+        """Higher, unlimited where it was finite, or soft where it was hard."""
+        if self.old_limit is None or self.tightens:
+            return False
+        return (
+            self.new_limit is None
+            or self.new_limit > self.old_limit
+            or (
+                self.old_enforcement == Enforcement.HARD
+                and self.new_enforcement == Enforcement.SOFT
+            )
+        )
+
+
+@dataclass(frozen=True)
+class ImpactRow:
+    workspace_id: int
+    name: str
+    slug: str
+    used: int
+    limit: int | None  # the new limit
+    old_limit: int | None = None
+    before: Standing = Standing.CLEAR  # against the old limit
+    after: Standing = Standing.CLEAR  # against the new limit
+
+    @property
+    def is_over(self) -> bool:
+        return self.limit is not None and self.used > self.limit
+
+    @property
+    def percent(self) -> int | None:
+        return self.used * 100 // self.limit if self.limit else None
+
+    @property
+    def old_percent(self) -> int | None:
+        return self.used * 100 // self.old_limit if self.old_limit else None
+
+
+@dataclass(frozen=True)
+class MetricImpact:
+    """What one changed limit does to the workspaces on the plan.
+
+    A tightened limit lists the workspaces over it or within 80 % of it; a loosened one lists
+    the workspaces it frees: blocked, over or near the old limit and better off under the
+    new one. Counts are over all of them; ``rows`` are one page of them, the most affected
+    first."""
+
+    metric: str
+    name: str
+    unit: str
+    old_limit: int | None
+    new_limit: int | None
+    old_enforcement: str | None
+    new_enforcement: str | None
+    loosens: bool
+    counted: int  # workspaces on the plan whose limit comes from the plan
+    overridden: int  # workspaces on the plan with an active override for the metric
+    over: int  # used > new limit
+    near: int  # used >= 80 % of the new limit, not over
+    was_affected: int  # loosened: blocked, over or within 80 % of the old limit
+    freed: int  # loosened: of those, the ones better off under the new limit
+    rows: tuple[ImpactRow, ...]  # one page of the listed workspaces
+    page: int = 1
+    pages: int = 1
+
+    @property
+    def affected(self) -> int:
+        """The workspaces listed: freed ones for a loosened limit, over or near otherwise."""
+        return self.freed if self.loosens else self.over + self.near
+
+    @property
+    def now_hard(self) -> bool:
+        """Soft before, hard now: what is over the limit will be blocked, not just warned."""
+        return self.old_enforcement == Enforcement.SOFT and self.new_enforcement == Enforcement.HARD
+
+    @property
+    def now_soft(self) -> bool:
+        """Hard before, soft now: what is over the limit is warned, no longer blocked."""
+        return self.old_enforcement == Enforcement.HARD and self.new_enforcement == Enforcement.SOFT
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row among all listed, from 1."""
+        return (self.page - 1) * IMPACT_PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+    @property
+    def summary(self) -> str:
+        if self.loosens:
+            new = "unlimited" if self.new_limit is None else f"{self.new_limit:,}"
+            return (
+                f"{self.name}: {self.freed} freed by the new limit of {new}, of "
+                f"{self.was_affected} blocked, over or within {NEAR_LIMIT_PERCENT}% of the "
+                f"old limit of {self.old_limit:,}"
+            )
+        return (
+            f"{self.name}: {self.over} over, {self.near} within {NEAR_LIMIT_PERCENT}% "
+            f"of the new limit of {self.new_limit:,}"
+        )
+
+
+@dataclass(frozen=True)
+class LimitImpact:
+    """The impact preview of a plan edit: one entry per changed limit that affects anyone
+    or could (tightened and loosened), with totals over all the workspaces."""
+
+    metrics: tuple[MetricImpact, ...]
+    workspaces_affected: int = 0  # distinct workspaces over or near a tightened limit
+    workspaces_freed: int = 0  # distinct workspaces freed by a loosened limit
+    held: bool = False  # the save waits for the admin: shown, not yet confirmed
+
+    @property
+    def tightened(self) -> tuple[MetricImpact, ...]:
+        return tuple(m for m in self.metrics if not m.loosens)
+
+    @property
+    def loosened(self) -> tuple[MetricImpact, ...]:
+        return tuple(m for m in self.metrics if m.loosens)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return any(m.affected for m in self.metrics)
+
+    @property
+    def signature(self) -> str:
+        """Names the reviewed changes: a confirmation counts only for the limits it was
+        given for, not for values edited after the preview was shown."""
+        return ";".join(
+            f"{m.metric}={'unlimited' if m.new_limit is None else m.new_limit}:"
+            f"{m.new_enforcement or '-'}"
+            for m in self.metrics
+        )
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(m.summary for m in self.metrics if m.affected)
+
+
+def limit_change_impact(
+    *,
+    plan: Plan,
+    changes: list[LimitChange],
+    pages: Mapping[str, int | str] | None = None,
+    now: datetime | None = None,
+) -> LimitImpact:
+    """For the workspaces on ``plan`` without an active override of the metric, what each
+    changed limit does: for a tightened one, how many use more than the new limit and how
+    many are within 80 % of it; for a loosened one, how many it frees. Lists them
+    ``IMPACT_PAGE_SIZE`` at a time, the page of each metric chosen by ``pages``.
+
+    Set-based, whatever the number of workspaces: one query for the subscribers, one for
+    their overrides, the usage of each metric for all of them at once, and one for the names
+    of the workspaces on the pages shown."""
+    now = now or timezone.now()
+    pages = pages or {}
+    subscribers = list(
+        Subscription.objects.filter(plan=plan).values_list("workspace_id", flat=True)
+    )
+    overridden = set(
+        WorkspaceOverride.objects.filter(
+            workspace__subscription__plan=plan,
+            metric_id__in=[change.metric.key for change in changes],
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .values_list("workspace_id", "metric_id")
+        .distinct()
+    )
+    impacts = []
+    affected: set[int] = set()
+    freed_anywhere: set[int] = set()
+    for change in changes:
+        key, limit = change.metric.key, change.new_limit
+        counted = [w for w in subscribers if (w, key) not in overridden]
+        usage = usage_by_workspace(metric=key, workspace_ids=counted, now=now) if counted else {}
+        after = {w: _standing(used, limit, change.new_enforcement) for w, used in usage.items()}
+        over = [(w, used) for w, used in usage.items() if limit is not None and used > limit]
+        near = [
+            (w, used)
+            for w, used in usage.items()
+            if limit is not None and used <= limit and limit_is_near(used, limit)
+        ]
+        before = {
+            w: _standing(used, change.old_limit, change.old_enforcement)
+            for w, used in usage.items()
+        }
+        was_affected, freed = [], []
+        if change.loosens:
+            was_affected = [w for w, standing in before.items() if standing > Standing.CLEAR]
+            freed = [(w, usage[w]) for w in was_affected if after[w] < before[w]]
+            listed = sorted(freed, key=_by_usage)
+            freed_anywhere.update(w for w, _ in freed)
+        else:
+            listed = sorted(over, key=_by_usage) + sorted(near, key=_by_usage)
+            affected.update(w for w, _ in listed)
+        page = Paginator(listed, IMPACT_PAGE_SIZE).get_page(pages.get(key))
+        impacts.append(
+            MetricImpact(
+                metric=key,
+                name=change.metric.name,
+                unit=change.metric.unit,
+                old_limit=change.old_limit,
+                new_limit=limit,
+                old_enforcement=change.old_enforcement,
+                new_enforcement=change.new_enforcement,
+                loosens=change.loosens,
+                counted=len(counted),
+                overridden=len(subscribers) - len(counted),
+                over=len(over),
+                near=len(near),
+                was_affected=len(was_affected),
+                freed=len(freed),
+                rows=tuple(
+                    ImpactRow(
+                        workspace_id=w,
+                        name="",
+                        slug="",
+                        used=used,
+                        limit=limit,
+                        old_limit=change.old_limit,
+                        before=before[w],
+                        after=after[w],
+                    )
+                    for w, used in page.object_list
+                ),
+                page=page.number,
+                pages=page.paginator.num_pages,
+            )
+        )
+
+    # Names only for the rows shown, in one query for all metrics.
+    shown = {r.workspace_id for impact in impacts for r in impact.rows}
+    names = {
+        pk: {"name": name, "slug": slug}
+        for pk, name, slug in Workspace.objects.filter(pk__in=shown).values_list(
+            "pk", "name", "slug"
+        )
+    }
+    return LimitImpact(
+        metrics=tuple(
+            replace(
+                impact,
+                rows=tuple(replace(r, **names.get(r.workspace_id, {})) for r in impact.rows),
+            )
+            for impact in impacts
+        ),
+        workspaces_affected=len(affected),
+        workspaces_freed=len(freed_anywhere),
+    )
+
+
+def _by_usage(row: tuple[int, int]) -> tuple[int, int]:
+    workspace_id, used = row
+    return -used, workspace_id

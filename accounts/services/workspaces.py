@@ -193,7 +193,7 @@ def workspace_deletion_blocker(*, workspace: Workspace) -> str | None:
             "the card in the billing portal, or cancel the subscription and wait until it has "
             "ended, before deleting the workspace."
         )
-    if not billing_services.subscription_canceling(subscription):
+    if not billing_selectors.subscription_canceling(subscription):
         return (
             f"{workspace.name} pays for the {plan} plan: cancel the subscription on the billing "
             "page first. It then is not renewed and no further payment is taken; after that "

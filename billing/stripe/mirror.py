@@ -28,7 +28,7 @@ from django.db import transaction
 from accounts.locks import workspace_lock
 from billing import ledger
 from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
-from billing.services import default_free_plan
+from billing.selectors import default_free_plan
 from billing.signals import workspace_upgraded
 from billing.stripe.objects import StripeDataError, SubscriptionState, invoice_values
 

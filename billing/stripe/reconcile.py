@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import StripeEvent, Subscription
-from billing.services import default_free_plan
+from billing.selectors import default_free_plan
 from billing.stripe.client import StripeRefused
 from billing.stripe.gateway import gateway
 from billing.stripe.handlers import HANDLED_TYPES

@@ -16,8 +16,9 @@ from accounts import services as accounts_services
 from accounts.models import AuditEvent
 from accounts.roles import BILLING_ADMINS, SALES
 from billing import entitlements
-from billing.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD, IMPACT_PAGE_SIZE
+from billing.admin.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD
 from billing.models import Plan, PlanLimit, Price, Subscription, WorkspaceOverride
+from billing.selectors import IMPACT_PAGE_SIZE
 from billing.services import override_grant, plan_snapshot
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
 from usage.limits import LimitStatus, limit_check

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as accounts_selectors
 from accounts.models import Membership
-from billing.forms_billing import CardForm
+from billing.selfserve_forms import CardForm
 from billing.stripe.client import StripeRefused
 from billing.stripe.gateway import demo_billing_active
 from billing.stripe.local.delivery import local_event_deliver

@@ -4,7 +4,7 @@ revenue ledger and the invoices (read-only: the ledger is
 append-only and both are written only by the webhook handlers), and the billing settings
 billing admins edit.
 
-Imported at the bottom of ``billing.admin``.
+Registered by ``billing.admin``.
 """
 
 import json
