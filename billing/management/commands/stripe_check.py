@@ -1,13 +1,10 @@
 """``manage.py stripe_check``: verify through Stripe's API what going live needs."""
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
-
-from billing.stripe.client import StripeRefused, StripeUnavailable
-from billing.stripe.going_live import golive_check, stripe_request_log_quiet
+from billing.management.stripe_command import StripeFindingsCommand
+from billing.stripe.going_live import golive_check
 
 
-class Command(BaseCommand):
+class Command(StripeFindingsCommand):
     help = (
         "Check through Stripe's API that this installation can take payments: a webhook "
         "endpoint sends to HANDOFF_SITE_URL + /billing/stripe/webhook/, is enabled, uses "
@@ -17,23 +14,14 @@ class Command(BaseCommand):
         "anything is missing."
     )
 
-    def handle(self, *args, **options) -> None:
-        if not settings.STRIPE_SECRET_KEY:
-            self.stdout.write(
-                "STRIPE_SECRET_KEY is not set: billing runs on the offline gateway or is not "
-                "configured, so there is nothing to check at Stripe."
-            )
-            return
-        try:
-            with stripe_request_log_quiet(options["verbosity"]):
-                findings = golive_check(report=lambda finding: self.stdout.write(str(finding)))
-        except StripeUnavailable as exc:
-            raise CommandError(f"Stripe cannot be reached; run it again later ({exc}).") from exc
-        except StripeRefused as exc:
-            raise CommandError(f"Stripe refused the request: {exc}") from exc
-        problems = sum(finding.problem for finding in findings)
-        if problems:
-            raise CommandError(
-                f"{problems} problem(s): Stripe is not ready to go live (PROBLEM lines above)."
-            )
-        self.stdout.write("Stripe is ready: nothing is missing.")
+    without_key = (
+        "STRIPE_SECRET_KEY is not set: billing runs on the offline gateway or is not "
+        "configured, so there is nothing to check at Stripe."
+    )
+    all_well = "Stripe is ready: nothing is missing."
+
+    def run(self, report):
+        return golive_check(report=report)
+
+    def problems_found(self, problems: int) -> str:
+        return f"{problems} problem(s): Stripe is not ready to go live (PROBLEM lines above)."
