@@ -64,6 +64,7 @@ class AuditVocabulary:
         features: Callable[[], Mapping[str, str]] = _no_names,
         reasons: Callable[[], Mapping[str, str]] = _no_names,
         money: Callable[[int, str], str] = _plain_money,
+        enforcement_notes: Mapping[str, str] | None = None,
     ) -> None:
         self._loaders = {
             "plan": plans,
@@ -73,6 +74,8 @@ class AuditVocabulary:
         }
         self._loaded: dict[str, Mapping[str, str]] = {}
         self.money = money
+        # What a limit's enforcement means, said after it (``usage.models.Enforcement``).
+        self.enforcement_notes = enforcement_notes or {}
 
     def name(self, kind: str, key: object) -> str:
         """The display name of ``key``; a humanised key when it is unknown (a deleted plan)."""
@@ -275,8 +278,9 @@ class _Describer:
                 change = f"lifted the {metric} limit for this workspace (unlimited)"
             else:
                 change = f"set the {metric} limit to {self._value(data['limit'])}"
-                if data.get("enforcement") == "soft":
-                    change += " (a soft limit: it warns, it does not block)"
+                note = self.words.enforcement_notes.get(data.get("enforcement") or "")
+                if note:
+                    change += f" ({note})"
             return f"{self.who} {change}{self._until(data)}."
         feature = self.words.name("feature", data.get("feature"))
         state = "turned on" if data.get("enabled") else "turned off"

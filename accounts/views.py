@@ -42,10 +42,17 @@ from accounts.forms import (
 from accounts.models import Membership, OnboardingStep, Project, Role, User, Workspace
 from billing import selectors as billing_selectors
 from billing.entitlements import catalog
+from billing.limits import (
+    FeatureNotIncluded,
+    LimitCheck,
+    LimitExceeded,
+    feature_enforce,
+    limit_check,
+)
 from billing.selfserve_forms import CancelForm
 from billing.templatetags.money import money
-from usage.limits import FeatureNotIncluded, LimitCheck, LimitExceeded, feature_enforce, limit_check
-from usage.selectors import activation_rule, metric_definitions
+from usage.models import Enforcement
+from usage.selectors import metric_definitions
 
 type WorkspaceView = Callable[..., HttpResponse]
 
@@ -147,7 +154,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @workspace_view
 def onboarding(request: HttpRequest, membership: Membership) -> HttpResponse:
-    rule = activation_rule()
+    rule = selectors.activation_rule()
     activation_step = next((key for key in OnboardingStep.Key.values if rule.matches_step(key)), "")
     checklist = selectors.onboarding_checklist(
         workspace=membership.workspace, activation_step=activation_step
@@ -237,32 +244,48 @@ def invitation_create(request: HttpRequest, membership: Membership) -> HttpRespo
     return _back_to_members(membership)
 
 
-@require_POST
-@workspace_view
-def invitation_resend(request: HttpRequest, membership: Membership, invitation_id: int):
+def _invitation_act(
+    request: HttpRequest,
+    membership: Membership,
+    invitation_id: int,
+    act: Callable[..., object],
+    done: str,
+) -> HttpResponse:
+    """Resend or revoke one of the workspace's invitations, then back to the members page
+    with ``done`` (formatted with the address) or the reason it was refused."""
     invitation = selectors.workspace_invitation_get(
         workspace=membership.workspace, invitation_id=invitation_id
     )
     try:
-        services.invitation_resend(invitation=invitation, actor=request.user)
+        act(invitation=invitation, actor=request.user)
     except ApplicationError as exc:
         return _refused(request, membership, exc)
-    messages.success(request, f"Invitation resent to {invitation.email}.")
+    messages.success(request, done.format(email=invitation.email))
     return _back_to_members(membership)
+
+
+@require_POST
+@workspace_view
+def invitation_resend(request: HttpRequest, membership: Membership, invitation_id: int):
+    return _invitation_act(
+        request,
+        membership,
+        invitation_id,
+        services.invitation_resend,
+        "Invitation resent to {email}.",
+    )
 
 
 @require_POST
 @workspace_view
 def invitation_revoke(request: HttpRequest, membership: Membership, invitation_id: int):
-    invitation = selectors.workspace_invitation_get(
-        workspace=membership.workspace, invitation_id=invitation_id
+    return _invitation_act(
+        request,
+        membership,
+        invitation_id,
+        services.invitation_revoke,
+        "Invitation to {email} revoked.",
     )
-    try:
-        services.invitation_revoke(invitation=invitation, actor=request.user)
-    except ApplicationError as exc:
-        return _refused(request, membership, exc)
-    messages.success(request, f"Invitation to {invitation.email} revoked.")
-    return _back_to_members(membership)
 
 
 @require_POST
@@ -506,6 +529,7 @@ def _audit_vocabulary() -> AuditVocabulary:
             str(value): str(label) for value, label in CancelForm.base_fields["reason"].choices
         },
         money=money,
+        enforcement_notes={Enforcement.SOFT: "a soft limit: it warns, it does not block"},
     )
 
 

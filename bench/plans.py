@@ -95,7 +95,7 @@ def _visibility(workspace) -> list[float]:
 def main() -> None:
     django_setup()
     from billing.entitlements import workspace_entitlements
-    from usage.limits import limit_check
+    from billing.limits import limit_check
 
     workspace, raw_key = _fixtures()
     limit_check(workspace.pk, "projects", 1)  # warm

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
-from usage.limits import limit_check
+from billing.limits import limit_check
 
 
 class Plain(APIView):

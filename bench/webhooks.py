@@ -267,12 +267,12 @@ def _wait_processed(expected: int) -> float:
 
 def _replay_in_order(twins) -> None:
     """The twins' identical events, stored and processed one after the other in order."""
+    from billing.stripe.inbox import stripe_event_store
     from billing.stripe.processing import stripe_event_apply
-    from billing.stripe.webhooks import stripe_event_store
 
     for stripe in twins:
         for evt in stripe.events:
-            event_id = stripe_event_store(event=evt, enqueue=False)
+            event_id = stripe_event_store(event=evt)
             if event_id is not None:
                 stripe_event_apply(event_id=event_id)
 

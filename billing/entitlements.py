@@ -41,17 +41,6 @@ CATALOG_VERSION_KEY = "billing:catalog:version"
 CATALOG_KEY = "billing:catalog"
 
 
-# From this share of a limit used on, a workspace is near it: its pages prompt an upgrade,
-# the usage API says "near_limit" and the plan admin counts it as affected by a tightening.
-NEAR_LIMIT_PERCENT = 80
-
-
-def limit_is_near(used: int, limit: int | None) -> bool:
-    """``used`` is ``NEAR_LIMIT_PERCENT`` % of ``limit`` or more (at or over it included);
-    never for no limit. In integers: no rounding at the edge."""
-    return limit is not None and used * 100 >= limit * NEAR_LIMIT_PERCENT
-
-
 # Values -----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import TimeStampedModel
+from usage.models import Enforcement
 
 
 class Feature(models.Model):
@@ -133,11 +134,6 @@ class Price(TimeStampedModel):
     def amount_for(self, seats: int) -> int:
         """What one interval costs for ``seats`` seats (a flat price ignores them)."""
         return self.amount_cents * (seats if self.scheme == self.Scheme.PER_SEAT else 1)
-
-
-class Enforcement(models.TextChoices):
-    HARD = "hard", "Hard: block what exceeds the limit"
-    SOFT = "soft", "Soft: allow, warn and record"
 
 
 class PlanLimit(models.Model):

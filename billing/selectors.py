@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import selectors as accounts_selectors
 from accounts.errors import ApplicationError
 from accounts.models import Role, Workspace
-from billing.entitlements import NEAR_LIMIT_PERCENT, catalog, limit_is_near
+from billing.entitlements import catalog, workspace_entitlements
 from billing.models import (
     Enforcement,
     Feature,
@@ -28,8 +28,9 @@ from billing.models import (
     WorkspaceOverride,
 )
 from billing.stripe.gateway import STRIPE, billing_configured, gateway_name
+from usage.current import NEAR_LIMIT_PERCENT, limit_is_near, limit_status, usage_current
 from usage.models import Metric
-from usage.selectors import usage_by_workspace
+from usage.selectors import metric_definitions, usage_by_workspace
 
 
 def workspace_subscription(*, workspace_id: int) -> Subscription:
@@ -482,3 +483,56 @@ def limit_change_impact(
 def _by_usage(row: tuple[int, int]) -> tuple[int, int]:
     workspace_id, used = row
     return -used, workspace_id
+
+
+def entitlements_summary(*, workspace) -> dict:
+    """The workspace's plan, each limit with its usage, and its features (the API's view)."""
+    entitlements = workspace_entitlements(workspace_id=workspace.pk)
+    metrics = metric_definitions()
+    limits = {}
+    for key, spec in sorted(entitlements.limits.items()):
+        used = usage_current(workspace_id=workspace.pk, metric=key)
+        metric = metrics.get(key)
+        limits[key] = {
+            "limit": spec.limit,
+            "enforcement": spec.enforcement,
+            "used": used,
+            "remaining": None if spec.limit is None else max(spec.limit - used, 0),
+            "status": limit_status(used, spec.limit),
+            "source": spec.source,
+            "resets": metric.reset_period if metric else "never",
+        }
+    return {
+        "workspace": workspace.slug,
+        "plan": {
+            "code": entitlements.plan.code,
+            "name": entitlements.plan.name,
+            "status": entitlements.subscription_status,
+        },
+        "limits": limits,
+        "features": dict(sorted(entitlements.features.items())),
+    }
+
+
+def workspace_deletion_blocker(*, workspace: Workspace) -> str | None:
+    """Why the workspace cannot be deleted now, or None. The rule: a paid subscription must
+    be canceled first (set to end at the end of its period: no further payment is taken),
+    and a failed payment still being retried must be settled, so no live subscription keeps
+    billing a deleted workspace."""
+    subscription = workspace_subscription(workspace_id=workspace.pk)
+    if not subscription.is_paid:
+        return None
+    plan = subscription.plan.name
+    if subscription.status == "past_due":
+        return (
+            f"The last payment for the {plan} plan failed and is still being retried: update "
+            "the card in the billing portal, or cancel the subscription and wait until it has "
+            "ended, before deleting the workspace."
+        )
+    if not subscription_canceling(subscription):
+        return (
+            f"{workspace.name} pays for the {plan} plan: cancel the subscription on the billing "
+            "page first. It then is not renewed and no further payment is taken; after that "
+            "you can delete the workspace."
+        )
+    return None

@@ -5,10 +5,11 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
+from accounts import selectors as accounts_selectors
 from billing import entitlements
 from config.celery_app import app as celery_app
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage import limits, selectors
+from usage import current
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,8 +42,8 @@ def _clear_cache():
     """Tests share one Redis: start each from an empty cache, and an empty local layer."""
     cache.clear()
     entitlements.clear_local_cache()
-    limits.clear_local_cache()
-    selectors.activation_clear_local_cache()
+    current.clear_local_cache()
+    accounts_selectors.activation_clear_local_cache()
 
 
 @pytest.fixture

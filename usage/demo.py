@@ -10,12 +10,12 @@ demo usage for today is left alone.
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q
 
 from accounts.models import Membership, Workspace
-from billing.entitlements import workspace_entitlements
 from usage.models import Metric, ProductEvent, UsageCounter, UsageDaily, UsageEvent
 
 DAYS = 30
@@ -31,11 +31,10 @@ def _daily_api_calls(rng: random.Random, limit: int | None, members: int) -> int
 
 
 def _plan_events(
-    rng: random.Random, workspace_id: int, since: datetime, now: datetime
+    rng: random.Random, workspace_id: int, since: datetime, now: datetime, api_limit: int | None
 ) -> list[UsageEvent]:
     members = Membership.objects.filter(workspace_id=workspace_id).count()
-    api_limit = workspace_entitlements(workspace_id=workspace_id).limit("api_calls")
-    per_day = _daily_api_calls(rng, api_limit.limit if api_limit else None, members)
+    per_day = _daily_api_calls(rng, api_limit, members)
     storage = rng.randint(20, 200)
     events = []
     first = max(since, now - timedelta(days=DAYS - 1)).date()
@@ -119,9 +118,17 @@ def _product_events(rng: random.Random, workspace_id: int, now: datetime) -> lis
     return events
 
 
-def seed_usage(*, rng: random.Random, now: datetime, also: list[int] = ()) -> int:
+def seed_usage(
+    *,
+    rng: random.Random,
+    now: datetime,
+    api_calls_limit: Callable[[int], int | None],
+    also: list[int] = (),
+) -> int:
     """Demo usage for activated demo workspaces (and the demo workspaces in ``also``, even
-    if not activated) that have none for today. Returns how many workspaces got usage."""
+    if not activated) that have none for today, shaped by each one's API-call limit
+    (``api_calls_limit(workspace_id)``, billing's fact, None for unlimited). Returns how
+    many workspaces got usage."""
     today_key = f"demo-api_calls-{now:%Y-%m-%d}"
     done = set(
         UsageEvent.objects.filter(idempotency_key=today_key).values_list("workspace_id", flat=True)
@@ -144,7 +151,7 @@ def seed_usage(*, rng: random.Random, now: datetime, also: list[int] = ()) -> in
     events: list[UsageEvent] = []
     product_events: list[ProductEvent] = []
     for workspace_id, since in workspaces:
-        events += _plan_events(rng, workspace_id, since, now)
+        events += _plan_events(rng, workspace_id, since, now, api_calls_limit(workspace_id))
         product_events += _product_events(rng, workspace_id, now)
     UsageEvent.objects.bulk_create(events, batch_size=2000, ignore_conflicts=True)
     ProductEvent.objects.bulk_create(product_events, batch_size=2000, ignore_conflicts=True)

@@ -24,7 +24,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -35,11 +35,9 @@ from accounts.errors import ApplicationError
 from accounts.locks import workspace_lock
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
-from billing.entitlements import workspace_entitlements
-from billing.models import Enforcement
+from usage.current import limit_status, usage_changed
 from usage.idempotency import idempotency_result
-from usage.limits import limit_status, upgrade_url_for, usage_changed
-from usage.models import Metric, UsageCounter, UsageDaily, UsageEvent
+from usage.models import Enforcement, Metric, UsageCounter, UsageDaily, UsageEvent
 from usage.services import paywall_hit_record
 
 MAX_EVENTS = 1000
@@ -207,6 +205,17 @@ def _usage_payload(metric: str, quantity: int, occurred_at: datetime) -> dict[st
 # Ingestion --------------------------------------------------------------------------------
 
 
+class LimitSpec(Protocol):
+    limit: int | None  # None: unlimited
+    enforcement: str  # an ``Enforcement``
+
+
+class Limits(Protocol):
+    """A workspace's effective limits, as ``billing.entitlements.Entitlements`` answers."""
+
+    def limit(self, metric: str) -> LimitSpec | None: ...
+
+
 @dataclass
 class _Running:
     """A metric's counter in one period while the batch is applied."""
@@ -243,9 +252,17 @@ def _apply(metric: Metric, running: _Running, quantity: int, at: datetime) -> in
 
 @transaction.atomic
 def usage_events_ingest(
-    *, workspace: Workspace, events: list[UsageEventIn], now: datetime | None = None
+    *,
+    workspace: Workspace,
+    events: list[UsageEventIn],
+    limits: Limits,
+    upgrade_url: str,
+    now: datetime | None = None,
 ) -> IngestResult:
-    """Count a validated batch for ``workspace`` exactly once (see the module docstring)."""
+    """Count a validated batch for ``workspace`` exactly once (see the module docstring),
+    against ``limits``: the workspace's effective limits, which billing owns and the caller
+    passes in (``billing.entitlements.workspace_entitlements``), with the ``upgrade_url``
+    that a refused event names."""
     now = now or timezone.now()
     workspace_lock(workspace)
     keys = [event.idempotency_key for event in events]
@@ -265,8 +282,7 @@ def usage_events_ingest(
         running[(counter.metric_id, counter.period_start)] = _Running(
             counter.value, counter.last_event_at
         )
-    entitlements = workspace_entitlements(workspace_id=workspace.pk, now=now)
-    upgrade_url = None
+    link = None
 
     results: list[dict[str, Any]] = []
     accepted: list[UsageEventIn] = []
@@ -283,7 +299,7 @@ def usage_events_ingest(
         slot = (metric.key, metric.period_start(event.occurred_at))
         state = running.setdefault(slot, _Running(0, None))
         after = _apply(metric, state, event.quantity, event.occurred_at)
-        spec = entitlements.limit(metric.key)
+        spec = limits.limit(metric.key)
         over = (
             spec is not None
             and spec.limit is not None
@@ -291,7 +307,7 @@ def usage_events_ingest(
         )
         result = {"index": event.index, "idempotency_key": key, "status": "accepted"}
         if over and spec.enforcement == Enforcement.HARD:
-            upgrade_url = upgrade_url or _absolute(upgrade_url_for(workspace))
+            link = link or _absolute(upgrade_url)
             asked = after - state.value if metric.is_additive else event.quantity
             result |= {
                 "status": "rejected",
@@ -301,7 +317,7 @@ def usage_events_ingest(
                 "used": state.value,
                 "limit": spec.limit,
                 "requested": asked,
-                "upgrade_url": upgrade_url,
+                "upgrade_url": link,
             }
             metrics_hit[metric.key] = metrics_hit.get(metric.key, 0) + 1
             results.append(result)
@@ -338,9 +354,7 @@ def usage_events_ingest(
     transaction.on_commit(
         lambda: [usage_changed(workspace_id=workspace.pk, metric=key) for key in touched]
     )
-    return IngestResult(
-        results=results, metrics=_metric_summary(events, running, entitlements, now)
-    )
+    return IngestResult(results=results, metrics=_metric_summary(events, running, limits, now))
 
 
 def _absolute(path: str) -> str:
@@ -462,12 +476,12 @@ def _write_daily(workspace: Workspace, accepted: list[UsageEventIn]) -> None:
     )
 
 
-def _metric_summary(events, running, entitlements, now: datetime) -> dict[str, dict[str, Any]]:
+def _metric_summary(events, running, limits: Limits, now: datetime) -> dict[str, dict[str, Any]]:
     summary = {}
     for metric in {event.metric.key: event.metric for event in events}.values():
         period = metric.period_start(now)
         used = running.get((metric.key, period), _Running(0, None)).value
-        spec = entitlements.limit(metric.key)
+        spec = limits.limit(metric.key)
         limit = spec.limit if spec else None
         status = limit_status(used, limit)
         summary[metric.key] = {

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.cache import TwoLevelCache
 from accounts.models import Invitation, Membership, Project
-from usage.models import ActivationRule, Metric, ProductEvent, UsageCounter, UsageDaily
+from usage.models import Metric, ProductEvent, UsageCounter, UsageDaily
 
 
 def counter_value(*, workspace_id: int, metric: str, now: datetime | None = None) -> int:
@@ -39,7 +39,7 @@ def usage_by_workspace(
     *, metric: str, workspace_ids: Iterable[int], now: datetime | None = None
 ) -> dict[int, int]:
     """What each workspace uses of ``metric`` now, for many workspaces in a query or two.
-    Seats are members plus pending invitations, as in ``usage.limits.usage_current``.
+    Seats are members plus pending invitations, as in ``usage.current.usage_current``.
     Metered metrics read their counter in the current period (0 without one)."""
     ids = list(workspace_ids)
     usage = dict.fromkeys(ids, 0)
@@ -106,41 +106,6 @@ def active_users(*, workspace_id: int, now: datetime | None = None) -> ActiveUse
     )
 
 
-@dataclass(frozen=True)
-class Activation:
-    kind: str
-    value: str
-
-    def matches_step(self, step: str) -> bool:
-        return self.kind == ActivationRule.Kind.CHECKLIST_STEP and self.value == step
-
-    def matches_event(self, name: str) -> bool:
-        return self.kind == ActivationRule.Kind.PRODUCT_EVENT and self.value == name
-
-
-_activation_cache = TwoLevelCache(prefix="usage:activation", local_ttl=0.5, shared_ttl=300)
-
-
-def activation_rule() -> Activation:
-    """What activates a workspace (cached; ``usage.signals`` drops it when edited)."""
-
-    def build() -> Activation:
-        rule = ActivationRule.objects.filter(pk=1).first()
-        if rule is None:
-            return Activation(ActivationRule.Kind.CHECKLIST_STEP, "first_usage_event")
-        return Activation(rule.kind, rule.value)
-
-    return _activation_cache.get_or_build(_activation_cache.key("rule"), build)
-
-
-def activation_rule_changed() -> None:
-    _activation_cache.delete(_activation_cache.key("rule"))
-
-
-def activation_clear_local_cache() -> None:
-    _activation_cache.clear_local()
-
-
 _metrics_cache = TwoLevelCache(prefix="usage:metrics", local_ttl=5, shared_ttl=300)
 
 
@@ -149,35 +114,3 @@ def metric_definitions() -> dict[str, Metric]:
     return _metrics_cache.get_or_build(
         _metrics_cache.key("all"), lambda: {m.key: m for m in Metric.objects.all()}
     )
-
-
-def entitlements_summary(*, workspace) -> dict:
-    """The workspace's plan, each limit with its usage, and its features (the API's view)."""
-    from billing.entitlements import workspace_entitlements
-    from usage.limits import limit_status, usage_current
-
-    entitlements = workspace_entitlements(workspace_id=workspace.pk)
-    metrics = metric_definitions()
-    limits = {}
-    for key, spec in sorted(entitlements.limits.items()):
-        used = usage_current(workspace_id=workspace.pk, metric=key)
-        metric = metrics.get(key)
-        limits[key] = {
-            "limit": spec.limit,
-            "enforcement": spec.enforcement,
-            "used": used,
-            "remaining": None if spec.limit is None else max(spec.limit - used, 0),
-            "status": limit_status(used, spec.limit),
-            "source": spec.source,
-            "resets": metric.reset_period if metric else "never",
-        }
-    return {
-        "workspace": workspace.slug,
-        "plan": {
-            "code": entitlements.plan.code,
-            "name": entitlements.plan.name,
-            "status": entitlements.subscription_status,
-        },
-        "limits": limits,
-        "features": dict(sorted(entitlements.features.items())),
-    }

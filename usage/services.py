@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.locks import workspace_lock
+from accounts.selectors import activation_rule
+from accounts.services import workspace_activate
 from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
 
@@ -84,9 +86,6 @@ def product_events_ingest(
     answered as a duplicate; with a different payload it is refused as a conflict (see
     ``usage.idempotency``). Activates the workspace when the activation rule names one of
     the events."""
-    from accounts.services import workspace_activate
-    from usage.selectors import activation_rule
-
     now = now or timezone.now()
     with transaction.atomic():
         workspace_lock(workspace_id)

@@ -1,14 +1,15 @@
-"""Notifications outward: when the rows a usage reading counts change, drop the cached
-reading, now and again once the transaction commits."""
+"""Notifications received from accounts: when the rows a usage reading counts change, drop
+the cached reading, now and again once the transaction commits; a project created is
+recorded as a product event."""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import Invitation, Membership, Project
-from usage.limits import usage_changed
-from usage.models import ActivationRule
-from usage.selectors import activation_rule_changed
+from accounts.signals import project_created
+from usage.current import usage_changed
+from usage.services import product_event_record
 
 METRIC_OF = {Membership: "seats", Invitation: "seats", Project: "projects"}
 
@@ -26,7 +27,11 @@ def counted_rows_changed(sender, instance, **kwargs) -> None:
     transaction.on_commit(drop)
 
 
-@receiver([post_save, post_delete], sender=ActivationRule)
-def activation_rule_edited(sender, **kwargs) -> None:
-    activation_rule_changed()
-    transaction.on_commit(activation_rule_changed)
+@receiver(project_created)
+def project_created_record(sender, project, actor, **kwargs) -> None:
+    product_event_record(
+        workspace_id=project.workspace_id,
+        name="project_created",
+        user_email=actor.email,
+        properties={"project_id": project.pk},
+    )

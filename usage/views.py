@@ -1,6 +1,6 @@
 """The workspace's usage page: every metric against its limit, 30 days of history drawn as
 an inline SVG chart (no script, nothing fetched), upgrade prompts near the limit
-(``billing.entitlements.NEAR_LIMIT_PERCENT``) and at it."""
+(``usage.current.NEAR_LIMIT_PERCENT``) and at it."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -13,7 +13,7 @@ from accounts.models import Membership
 from accounts.views import workspace_view
 from billing.entitlements import PlanView, catalog, workspace_entitlements
 from billing.models import Enforcement
-from usage.limits import limit_status, usage_current
+from usage.current import limit_status, usage_current
 from usage.models import Metric
 from usage.selectors import active_users, daily_history, metric_definitions
 

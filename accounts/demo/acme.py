@@ -1,5 +1,6 @@
 """Acme Analytics, the demo owner's workspace: teammates, a pending invitation, API keys."""
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from accounts import services
@@ -13,8 +14,6 @@ from accounts.models import (
     User,
     Workspace,
 )
-from billing import services as billing_services
-from billing.models import Plan
 
 DEMO_API_KEY_NAME = "Demo key (seed_demo)"
 
@@ -49,7 +48,9 @@ def _acme_find(owner: User) -> Workspace | None:
     return workspace
 
 
-def _acme_get_or_create(*, owner: User, now: datetime) -> Workspace:
+def _acme_get_or_create(
+    *, owner: User, now: datetime, on_created: Callable[[Workspace], None]
+) -> Workspace:
     """Acme Analytics as the owner created it, marked as a demo workspace; on its first
     creation it gets a past sign-up date and a first API key three hours later (its
     activation)."""
@@ -74,10 +75,7 @@ def _acme_get_or_create(*, owner: User, now: datetime) -> Workspace:
     Workspace.objects.filter(pk=workspace.pk).update(is_demo=True)
     workspace.is_demo = True
     User.objects.filter(pk=owner.pk, date_joined__gt=signed_up_at).update(date_joined=signed_up_at)
-    # A growing team on Pro, so the teammates and the invitation fit its seats.
-    billing_services.subscription_set_plan(
-        workspace=workspace, plan=Plan.objects.get(code="pro"), actor=None, reason="demo data"
-    )
+    on_created(workspace)  # a growing team on Pro: the teammates and the invitation fit
     services.api_key_create(
         workspace=workspace,
         name="Production",
@@ -132,11 +130,14 @@ def _acme_invitation_keep_pending(*, workspace: Workspace, owner: User, now: dat
     )
 
 
-def seed_demo_owner(*, now: datetime) -> tuple[User, Workspace]:
+def seed_demo_owner(
+    *, now: datetime, on_created: Callable[[Workspace], None]
+) -> tuple[User, Workspace]:
     """The demo owner's log-in and its workspace Acme Analytics (domain acme-analytics.com),
-    with an admin, members and one pending invitation."""
+    with an admin, members and one pending invitation. ``on_created`` puts a newly created
+    Acme on its plan (billing's step: ``billing.demo.acme_plan_seed``) before its team joins."""
     owner = demo_logins_reset(logins=[DEMO_OWNER])[DEMO_OWNER.email]
-    workspace = _acme_get_or_create(owner=owner, now=now)
+    workspace = _acme_get_or_create(owner=owner, now=now, on_created=on_created)
     _acme_teammates_add(workspace=workspace, owner=owner)
     _acme_invitation_keep_pending(workspace=workspace, owner=owner, now=now)
     return owner, workspace

@@ -17,7 +17,6 @@ from accounts.models import (
     Workspace,
 )
 from accounts.tokens import hash_secret
-from billing.models import Plan, Subscription
 
 
 def _chunked[T](items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
@@ -46,10 +45,14 @@ def _free_slugs(names: Sequence[str]) -> list[str]:
     return slugs
 
 
-def _workspaces_insert(plans: Sequence[PlannedWorkspace]) -> tuple[int, int]:
+def _workspaces_insert(
+    plans: Sequence[PlannedWorkspace],
+) -> tuple[list[tuple[Workspace, PlannedWorkspace]], int]:
     """Bulk-insert planned workspaces with their members, onboarding steps and API keys.
     Keeps what ``membership_create`` keeps: each workspace has an owner, a user has one
-    membership per workspace, addresses are lower-case. Returns (workspaces, new users)."""
+    membership per workspace, addresses are lower-case. Returns the workspaces created with
+    their plans, and the number of new users. (Their subscriptions are billing's rows:
+    ``billing.demo.subscriptions_seed``.)"""
     planned_members = {m.email: m for plan in plans for m in plan.members}
     users = {
         user.email: user
@@ -88,16 +91,6 @@ def _workspaces_insert(plans: Sequence[PlannedWorkspace]) -> tuple[int, int]:
         for plan, workspace in zip(plans, workspaces, strict=True)
         for member in plan.members
     )
-    plan_ids = dict(Plan.objects.values_list("code", "pk"))
-    Subscription.objects.bulk_create(
-        Subscription(
-            workspace=workspace,
-            plan_id=plan_ids[plan.plan_code],
-            seats=len(plan.members),
-            created_at=plan.created_at,
-        )
-        for plan, workspace in zip(plans, workspaces, strict=True)
-    )
     OnboardingStep.objects.bulk_create(
         OnboardingStep(workspace=workspace, key=key, completed_at=completed_at)
         for plan, workspace in zip(plans, workspaces, strict=True)
@@ -117,13 +110,15 @@ def _workspaces_insert(plans: Sequence[PlannedWorkspace]) -> tuple[int, int]:
         for plan, workspace in zip(plans, workspaces, strict=True)
         if plan.api_key_name
     )
-    return len(workspaces), len(new_users)
+    return list(zip(workspaces, plans, strict=True)), len(new_users)
 
 
-def seed_workspaces(*, rng: random.Random, now: datetime) -> tuple[int, int]:
+def seed_workspaces(
+    *, rng: random.Random, now: datetime
+) -> tuple[list[tuple[Workspace, PlannedWorkspace]], int]:
     """The bulk demo workspaces; inserts only planned ones not there yet (by company
-    domain), so a repeated run asks one query and writes nothing. Returns the numbers of
-    workspaces and users created."""
+    domain), so a repeated run asks one query and writes nothing. Returns the workspaces
+    created with their plans, and the number of users created."""
     plans = workspaces_plan(rng=rng, now=now)
     present = set(
         Workspace.objects.filter(
@@ -132,5 +127,5 @@ def seed_workspaces(*, rng: random.Random, now: datetime) -> tuple[int, int]:
     )
     missing = [plan for plan in plans if plan.company_domain not in present]
     if not missing:
-        return 0, 0
+        return [], 0
     return _workspaces_insert(missing)

@@ -22,13 +22,13 @@ from accounts.models import (
     User,
     Workspace,
 )
+from accounts.plan import plan_policy
 from accounts.services._common import _acting_membership, _role_check
 from accounts.services.memberships import membership_create
 from accounts.services.onboarding import onboarding_step_complete
 from accounts.services.users import user_create
 from accounts.tasks import invitation_send
 from accounts.tokens import hash_secret
-from usage.limits import limit_enforce, paywall_hits_recorded
 
 
 def _invitation_expiry(now: datetime) -> datetime:
@@ -52,7 +52,7 @@ def invitation_create(
 
     A pending invitation holds a seat: inviting needs a free seat beyond the members and the
     other pending invitations."""
-    with paywall_hits_recorded(user_email=actor.email):
+    with plan_policy().paywall_hits_recorded(user_email=actor.email):
         return _invitation_create(workspace=workspace, email=email, role=role, actor=actor, now=now)
 
 
@@ -83,12 +83,14 @@ def _invitation_create(
             raise Conflict(
                 f"{email} already has a pending invitation: resend it instead.", field="email"
             )
-        limit_enforce(workspace, "seats", 1)  # the expired invitation no longer held a seat
+        plan_policy().limit_enforce(
+            workspace, "seats", 1
+        )  # the expired invitation no longer held a seat
         open_invitation.role = role
         open_invitation.save(update_fields=["role", "updated_at"])
         return open_invitation, _invitation_renew(invitation=open_invitation, actor=actor, now=now)
 
-    limit_enforce(workspace, "seats", 1)
+    plan_policy().limit_enforce(workspace, "seats", 1)
     token = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
         workspace=workspace,
@@ -149,7 +151,7 @@ def _invitation_require_open(invitation: Invitation, now: datetime) -> None:
 def invitation_resend(*, invitation: Invitation, actor: User, now: datetime | None = None) -> str:
     """Send an open invitation again with a new link and a new expiry; the old link stops
     working. An expired invitation held no seat, so renewing it needs a free seat."""
-    with paywall_hits_recorded(user_email=actor.email):
+    with plan_policy().paywall_hits_recorded(user_email=actor.email):
         return _invitation_resend(invitation=invitation, actor=actor, now=now or timezone.now())
 
 
@@ -159,7 +161,7 @@ def _invitation_resend(*, invitation: Invitation, actor: User, now: datetime) ->
     _acting_membership(workspace=invitation.workspace, actor=actor)
     _invitation_require_open(invitation, now)
     if invitation.status(now) == InvitationStatus.EXPIRED:
-        limit_enforce(invitation.workspace, "seats", 1)
+        plan_policy().limit_enforce(invitation.workspace, "seats", 1)
     return _invitation_renew(invitation=invitation, actor=actor, now=now)
 
 
@@ -213,7 +215,7 @@ def invitation_check(*, token: str, now: datetime | None = None) -> Invitation:
 def invitation_accept(*, token: str, user: User, now: datetime | None = None) -> Membership:
     """Accept an invitation as ``user`` (who must own the invited address): the user becomes
     a member with the invited role, and the invitation is used up."""
-    with paywall_hits_recorded(user_email=user.email):
+    with plan_policy().paywall_hits_recorded(user_email=user.email):
         return _invitation_accept(token=token, user=user, now=now)
 
 
@@ -249,6 +251,6 @@ def invitation_accept_as_new_user(
     """Accept an invitation by creating the account for the invited address (no account is
     left behind when joining is refused)."""
     invitation = invitation_check(token=token, now=now)
-    with paywall_hits_recorded(user_email=invitation.email), transaction.atomic():
+    with plan_policy().paywall_hits_recorded(user_email=invitation.email), transaction.atomic():
         user = user_create(email=invitation.email, password=password, full_name=full_name)
         return _invitation_accept(token=token, user=user, now=now)

@@ -15,8 +15,8 @@ from accounts.models import (
     User,
     Workspace,
 )
+from accounts.plan import plan_policy
 from accounts.services._common import _acting_membership, _role_check
-from usage.limits import limit_enforce
 
 
 @transaction.atomic
@@ -37,7 +37,7 @@ def membership_create(
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise Conflict(f"{user.email} is already a member of {workspace.name}.", field="email")
     members = Membership.objects.filter(workspace=workspace).count()
-    limit_enforce(workspace, "seats", 1, used=members)
+    plan_policy().limit_enforce(workspace, "seats", 1, used=members)
     now = now or timezone.now()
     membership = Membership.objects.create(
         workspace=workspace, user=user, role=role, created_at=now

@@ -8,7 +8,7 @@ from accounts.models import (
     OnboardingStep,
     Workspace,
 )
-from usage.selectors import activation_rule
+from accounts.selectors import activation_rule
 
 
 def onboarding_step_complete(

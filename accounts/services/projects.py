@@ -12,8 +12,8 @@ from accounts.models import (
     User,
     Workspace,
 )
-from usage import services as usage_services
-from usage.limits import limit_enforce, paywall_hits_recorded
+from accounts.plan import plan_policy
+from accounts.signals import project_created
 
 
 def _project_name_clean(name: str) -> str:
@@ -71,14 +71,9 @@ def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
     the workspace has. Any member may."""
     name = _project_name_clean(name)
     _project_member(workspace=workspace, actor=actor, doing="create projects")
-    with paywall_hits_recorded(user_email=actor.email):
+    with plan_policy().paywall_hits_recorded(user_email=actor.email):
         project = _project_create(workspace=workspace, name=name, actor=actor)
-    usage_services.product_event_record(
-        workspace_id=workspace.pk,
-        name="project_created",
-        user_email=actor.email,
-        properties={"project_id": project.pk},
-    )
+    project_created.send(sender=Project, project=project, actor=actor)
     return project
 
 
@@ -86,7 +81,7 @@ def project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
 def _project_create(*, workspace: Workspace, name: str, actor: User) -> Project:
     workspace = workspace_lock(workspace)
     _project_name_require_free(workspace=workspace, name=name)
-    limit_enforce(workspace, "projects", 1)
+    plan_policy().limit_enforce(workspace, "projects", 1)
     project = Project(workspace=workspace, name=name, created_by=actor)
     _project_save(project, name)
     audit_record(

@@ -23,10 +23,9 @@ from accounts.models import (
     WorkspaceFormerSlug,
     validate_time_zone,
 )
+from accounts.plan import plan_policy
 from accounts.services.memberships import membership_create
 from accounts.services.users import company_domain_from_email
-from billing import selectors as billing_selectors
-from billing import services as billing_services
 
 # Slugs that would read as part of the site rather than a workspace's address.
 RESERVED_SLUGS = frozenset(
@@ -98,7 +97,7 @@ def workspace_create(
         after={"name": workspace.name},
         now=now,
     )
-    billing_services.subscription_create_free(workspace=workspace)
+    plan_policy().workspace_plan_start(workspace=workspace)
     membership_create(workspace=workspace, user=owner, role=Role.OWNER, actor=owner, now=now)
     return workspace
 
@@ -179,27 +178,9 @@ def workspace_update(
 
 
 def workspace_deletion_blocker(*, workspace: Workspace) -> str | None:
-    """Why the workspace cannot be deleted now, or None. The rule: a paid subscription must
-    be canceled first (set to end at the end of its period: no further payment is taken),
-    and a failed payment still being retried must be settled, so no live subscription keeps
-    billing a deleted workspace."""
-    subscription = billing_selectors.workspace_subscription(workspace_id=workspace.pk)
-    if not subscription.is_paid:
-        return None
-    plan = subscription.plan.name
-    if subscription.status == "past_due":
-        return (
-            f"The last payment for the {plan} plan failed and is still being retried: update "
-            "the card in the billing portal, or cancel the subscription and wait until it has "
-            "ended, before deleting the workspace."
-        )
-    if not billing_selectors.subscription_canceling(subscription):
-        return (
-            f"{workspace.name} pays for the {plan} plan: cancel the subscription on the billing "
-            "page first. It then is not renewed and no further payment is taken; after that "
-            "you can delete the workspace."
-        )
-    return None
+    """Why the workspace cannot be deleted now, or None: billing's rule (a workspace that
+    still pays, or whose failed payment is being retried, cannot be deleted)."""
+    return plan_policy().workspace_deletion_blocker(workspace=workspace)
 
 
 @transaction.atomic

@@ -19,9 +19,9 @@ from billing.admin.forms import (
     PriceFormSet,
     without_impact_step,
 )
-from billing.entitlements import NEAR_LIMIT_PERCENT
 from billing.models import Feature, Plan, PlanFeature, PlanLimit, Price
 from billing.services import plan_change_record, plan_snapshot
+from usage.current import NEAR_LIMIT_PERCENT
 
 HISTORY_SHOWN = 50
 

@@ -29,7 +29,7 @@ def subscription_set_plan(
     """Move a workspace to a plan by hand (a contract closed by sales, a courtesy downgrade).
     Stripe-backed changes go through the checkout and webhooks instead: a workspace billed
     through Stripe is refused. What the workspace already uses above the new plan's limits
-    stays, read-only: nothing more can be added until it fits (``usage.limits.limit_check``
+    stays, read-only: nothing more can be added until it fits (``billing.limits.limit_check``
     blocks every addition while used > limit)."""
     workspace_lock(workspace)
     subscription = Subscription.objects.select_for_update().get(workspace=workspace)

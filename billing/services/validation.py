@@ -20,7 +20,7 @@ from billing.models import (
 )
 from billing.stripe.gateway import gateway
 from billing.stripe.prices import PriceNotConnected
-from usage.limits import usage_current
+from usage.current import usage_current
 from usage.models import Metric
 
 logger = logging.getLogger(__name__)

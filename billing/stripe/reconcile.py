@@ -19,6 +19,7 @@ from billing.selectors import default_free_plan
 from billing.stripe.client import StripeRefused
 from billing.stripe.gateway import gateway
 from billing.stripe.handlers import HANDLED_TYPES
+from billing.stripe.inbox import EventMalformed, stripe_event_store
 from billing.stripe.mirror import (
     mirror_differs,
     mirror_target,
@@ -27,7 +28,6 @@ from billing.stripe.mirror import (
 )
 from billing.stripe.objects import StripeDataError, subscription_state
 from billing.stripe.processing import stripe_event_apply
-from billing.stripe.webhooks import EventMalformed, stripe_event_store
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def events_recover(*, now: datetime) -> list[str]:
     changes = []
     for event in events:
         try:
-            new_id = stripe_event_store(event=event, enqueue=False)
+            new_id = stripe_event_store(event=event)
         except EventMalformed as exc:
             changes.append(f"event {event.get('id')}: not stored ({exc})")
             continue

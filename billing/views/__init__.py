@@ -2,7 +2,7 @@
 with the self-serve flows.
 
 They read the plan catalog and a workspace's entitlements through ``billing.entitlements``
-(cached) and usage through ``usage.limits``; a workspace's page starts from the tenancy
+(cached) and usage through ``usage.current``; a workspace's page starts from the tenancy
 selector (``accounts.views.workspace_view``), so another workspace's plan is a 404. The
 local gateway's stand-ins for Stripe's hosted pages are in ``billing.stripe.local.views``.
 Changes go through ``billing.services``; a refused change re-renders the page with the

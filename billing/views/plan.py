@@ -14,13 +14,12 @@ from billing.entitlements import (
     Entitlements,
     LimitSpec,
     catalog,
-    limit_is_near,
     workspace_entitlements,
 )
 from billing.models import Feature, Subscription
 from billing.views.metrics import metrics_in_order
 from billing.views.pricing import plan_column
-from usage.limits import usage_current
+from usage.current import limit_is_near, usage_current
 from usage.models import Metric
 from usage.selectors import metric_definitions
 

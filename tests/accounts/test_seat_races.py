@@ -8,8 +8,8 @@ from django.db import connection
 from accounts import services
 from accounts.models import Invitation, Membership
 from billing import services as billing_services
+from billing.limits import LimitExceeded
 from tests.factories import UserFactory, WorkspaceFactory
-from usage.limits import LimitExceeded
 from usage.models import ProductEvent
 
 INVITEES = 50

@@ -17,11 +17,12 @@ from accounts.models import AuditEvent
 from accounts.roles import BILLING_ADMINS, SALES
 from billing import entitlements
 from billing.admin.forms import CONFIRM_IMPACT_FIELD, IMPACT_PAGE_FIELD
+from billing.limits import limit_check
 from billing.models import Plan, PlanLimit, Price, Subscription, WorkspaceOverride
 from billing.selectors import IMPACT_PAGE_SIZE
 from billing.services import override_grant, plan_snapshot
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
-from usage.limits import LimitStatus, limit_check
+from usage.current import LimitStatus
 
 pytestmark = pytest.mark.django_db
 

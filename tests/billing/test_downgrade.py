@@ -4,8 +4,9 @@ import pytest
 
 from accounts import services
 from accounts.models import Membership, Project
+from billing.limits import LimitExceeded, limit_check
 from tests.factories import add_member, on_plan
-from usage.limits import LimitExceeded, LimitStatus, limit_check
+from usage.current import LimitStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -23,6 +23,7 @@ from accounts.errors import Conflict, PermissionDenied
 from accounts.models import AuditEvent, Project
 from billing import services
 from billing.entitlements import workspace_entitlements
+from billing.limits import limit_check
 from billing.models import (
     BillingSettings,
     Cancellation,
@@ -39,7 +40,6 @@ from billing.stripe.local import LocalGateway
 from billing.stripe.signing import signature_header
 from tests.billing.conftest import ledger_violations
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage.limits import limit_check
 
 pytestmark = pytest.mark.django_db
 

@@ -338,7 +338,7 @@ def test_plan_page_query_budget(owner_client, workspace, django_assert_max_num_q
     services.project_create(workspace=workspace, name="Launch", actor=workspace.created_by)
     owner_client.get(_plan_url(workspace))
 
-    # session, user, membership, feature names; usage readings are cached by usage.limits
+    # session, user, membership, feature names; usage readings are cached by usage.current
     with django_assert_max_num_queries(7):
         response = owner_client.get(_plan_url(workspace))
     assert response.status_code == 200

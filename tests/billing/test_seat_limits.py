@@ -20,10 +20,11 @@ from accounts.roles import BILLING_ADMINS
 from billing import entitlements
 from billing import services as billing_services
 from billing.entitlements import LimitSource
+from billing.limits import LimitExceeded, limit_check, limit_enforce
 from billing.models import PlanLimit, Subscription
 from tests.billing.test_flows import CARD_FAILS, billing_url, no_trial, subscribe
 from tests.factories import UserFactory, add_member
-from usage.limits import LimitExceeded, LimitStatus, limit_check, limit_enforce
+from usage.current import LimitStatus
 from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db

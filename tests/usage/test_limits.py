@@ -10,9 +10,11 @@ from django.utils import timezone
 from accounts import services as accounts_services
 from billing import entitlements
 from billing import services as billing_services
+from billing.limits import feature_enforce, limit_check
 from billing.models import Plan, PlanLimit, WorkspaceOverride
 from tests.factories import UserFactory, add_member, on_plan
-from usage.limits import LimitStatus, feature_enforce, limit_check, limit_status, usage_current
+from usage import current
+from usage.current import LimitStatus, limit_status, usage_current
 from usage.models import ProductEvent
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +111,7 @@ def test_overrides_of_one_workspace_do_not_touch_another(workspace, other_worksp
 
 
 def test_feature_enforce_records_the_paywall_hit(workspace):
-    from usage.limits import FeatureNotIncluded
+    from billing.limits import FeatureNotIncluded
 
     with pytest.raises(FeatureNotIncluded, match="Upgrade to Business"):
         feature_enforce(workspace, "sso", user_email="owner@northwind.io")
@@ -218,10 +220,10 @@ def test_override_service_refuses_bad_input_and_saves_nothing(workspace):
     [(3, 5, False), (4, 5, True), (799, 1000, False), (800, 1000, True), (7, 5, True)],
 )
 def test_near_the_limit_starts_at_eighty_percent_used_without_rounding(used, limit, near):
-    assert entitlements.limit_is_near(used, limit) is near
+    assert current.limit_is_near(used, limit) is near
     assert (limit_status(used, limit) != "ok") is near
 
 
 def test_no_limit_is_never_near():
-    assert not entitlements.limit_is_near(10**9, None)
+    assert not current.limit_is_near(10**9, None)
     assert limit_status(10**9, None) == "ok"

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from billing.limits import FeatureNotIncluded, feature_enforce
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage.limits import FeatureNotIncluded, feature_enforce
 from usage.models import ProductEvent
 
 

@@ -6,6 +6,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as accounts_services
+from billing.entitlements import workspace_entitlements
+from billing.limits import upgrade_url_for
 from usage.ingestion import usage_batch_parse, usage_events_ingest
 from usage.selectors import active_users, metric_definitions
 from usage.services import product_events_ingest
@@ -28,7 +30,13 @@ def _report(workspace, *events):
         ]
     }
     parsed = usage_batch_parse(payload, metrics=metric_definitions(), now=now)
-    return usage_events_ingest(workspace=workspace, events=parsed, now=now)
+    return usage_events_ingest(
+        workspace=workspace,
+        events=parsed,
+        limits=workspace_entitlements(workspace_id=workspace.pk, now=now),
+        upgrade_url=upgrade_url_for(workspace),
+        now=now,
+    )
 
 
 def _row(page, key):

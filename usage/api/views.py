@@ -16,7 +16,10 @@ from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
 from accounts.api.exceptions import THROTTLED, UNAUTHORIZED, ErrorSerializer
+from billing.entitlements import workspace_entitlements
+from billing.limits import upgrade_url_for
 from billing.models import Enforcement
+from billing.selectors import entitlements_summary
 from usage import services
 from usage.api.parsers import MAX_DEPTH, IngestionJSONParser
 from usage.api.throttling import ApiKeyRateThrottle
@@ -34,7 +37,7 @@ from usage.product_events import (
     NAME_PATTERN,
     product_batch_parse,
 )
-from usage.selectors import entitlements_summary, metric_definitions
+from usage.selectors import metric_definitions
 
 EVENT_STATUSES = ["accepted", "duplicate", "rejected"]
 REASON_CODES = ["hard_limit", "idempotency_conflict"]
@@ -331,7 +334,13 @@ class UsageEventsView(KeyAuthenticatedView):
     )
     def post(self, request: Request) -> Response:
         events = usage_batch_parse(request.data, metrics=metric_definitions())
-        result = usage_events_ingest(workspace=request.auth.workspace, events=events)
+        workspace = request.auth.workspace
+        result = usage_events_ingest(
+            workspace=workspace,
+            events=events,
+            limits=workspace_entitlements(workspace_id=workspace.pk),
+            upgrade_url=upgrade_url_for(workspace),
+        )
         counts = result.counts
         body = {
             "accepted": counts["accepted"],

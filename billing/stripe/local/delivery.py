@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from billing.models import LocalStripeObject
 from billing.stripe.client import StripeUnavailable
-from billing.stripe.gateway import demo_billing_active
+from billing.stripe.interface import demo_billing_active
 from billing.stripe.signing import signature_header
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The local gateway: ``billing.stripe.gateway.Gateway`` played offline, and what Stripe's
+"""The local gateway: ``billing.stripe.interface.Gateway`` played offline, and what Stripe's
 hosted pages and test clocks do (the local checkout page, the portal page, the time tool).
 """
 
@@ -18,7 +18,7 @@ from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from billing.models import LocalStripeObject, Price, Subscription
 from billing.stripe.client import StripeRefused
-from billing.stripe.gateway import ChangePreview, CheckoutStart
+from billing.stripe.interface import ChangePreview, CheckoutStart
 from billing.stripe.local.clock import _customer_now, _run_due
 from billing.stripe.local.events import _emit
 from billing.stripe.local.payments import (
@@ -61,7 +61,7 @@ def _origin(url: str) -> str:
 
 
 class LocalGateway:
-    """Stripe's part, offline. Implements ``billing.stripe.gateway.Gateway``; the methods
+    """Stripe's part, offline. Implements ``billing.stripe.interface.Gateway``; the methods
     after it are what Stripe's hosted pages and test clocks do (the local checkout page,
     the portal page, the time tool)."""
 

@@ -15,7 +15,7 @@ from accounts import selectors as accounts_selectors
 from accounts.models import Membership
 from billing.selfserve_forms import CardForm
 from billing.stripe.client import StripeRefused
-from billing.stripe.gateway import demo_billing_active
+from billing.stripe.interface import demo_billing_active
 from billing.stripe.local.delivery import local_event_deliver
 from billing.stripe.local.gateway import LocalGateway
 

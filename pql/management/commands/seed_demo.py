@@ -1,4 +1,7 @@
-"""``manage.py seed_demo``: demo data and three documented log-ins for the embedded default."""
+"""``manage.py seed_demo``: demo data and three documented log-ins for the embedded default.
+
+It lives in the top app because it puts together what every app seeds: accounts' log-ins
+and workspaces, billing's subscriptions, usage's history."""
 
 import random
 
@@ -9,7 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import demo
+from billing import demo as billing_demo
+from billing.entitlements import workspace_entitlements
 from usage import demo as usage_demo
+
+
+def _api_calls_limit(workspace_id: int) -> int | None:
+    spec = workspace_entitlements(workspace_id=workspace_id).limit("api_calls")
+    return spec.limit if spec else None
 
 
 class Command(BaseCommand):
@@ -43,9 +53,15 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 demo.seed_staff()
-                owner, workspace = demo.seed_demo_owner(now=now)
-                workspaces, users = demo.seed_workspaces(rng=rng, now=now)
-                with_usage = usage_demo.seed_usage(rng=rng, now=now, also=[workspace.pk])
+                owner, workspace = demo.seed_demo_owner(
+                    now=now, on_created=billing_demo.acme_plan_seed
+                )
+                created, users = demo.seed_workspaces(rng=rng, now=now)
+                billing_demo.subscriptions_seed(created)
+                workspaces = len(created)
+                with_usage = usage_demo.seed_usage(
+                    rng=rng, now=now, api_calls_limit=_api_calls_limit, also=[workspace.pk]
+                )
                 raw_key = demo.demo_api_key_create(workspace=workspace, owner=owner)
         except demo.DemoSetupError as exc:
             raise CommandError(str(exc)) from exc

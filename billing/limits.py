@@ -9,34 +9,24 @@ for a change about to be made: a blocked answer records a paywall hit and raises
 ``LimitExceeded`` (HTTP 402), whose message names the limit and what lifts it.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db import models
 from django.urls import reverse
 
-from accounts import selectors as accounts_selectors
-from accounts.cache import TwoLevelCache
 from accounts.errors import ApplicationError
 from accounts.models import Workspace
 from billing.entitlements import (
     LimitSource,
     PlanView,
     catalog,
-    limit_is_near,
     workspace_entitlements,
 )
 from billing.models import Enforcement
-from usage.selectors import counter_value
+from usage.current import LimitStatus, usage_current
 from usage.services import paywall_hit_record, paywall_hit_record_daily
-
-
-class LimitStatus(models.TextChoices):
-    ALLOWED = "allowed", "Allowed"
-    SOFT_EXCEEDED = "soft_exceeded", "Allowed over a soft limit"
-    BLOCKED = "blocked", "Blocked by a hard limit"
 
 
 @dataclass(frozen=True)
@@ -77,47 +67,6 @@ class LimitCheck:
         if self.source == LimitSource.OVERRIDE:
             return False
         return self.source == LimitSource.PLAN or not self.plan_allows_more
-
-
-# How much of each metric a workspace uses now. Seats are members plus pending invitations
-# (an invitation holds a seat until it is accepted, revoked or expires).
-USAGE_READERS: dict[str, Callable[[int], int]] = {
-    "seats": lambda workspace_id: accounts_selectors.workspace_seats_used(
-        workspace_id=workspace_id
-    ),
-    "projects": lambda workspace_id: accounts_selectors.workspace_project_count(
-        workspace_id=workspace_id
-    ),
-}
-
-
-# Readings are cached like entitlements (``accounts.cache``); ``usage.signals`` drops a
-# reading when the rows it counts change. Pending invitations also stop holding a seat when
-# they expire, which no signal reports: ``USAGE_TTL`` bounds how long that can go unseen.
-USAGE_TTL = 60
-_cache = TwoLevelCache(prefix="usage", local_ttl=0.5, shared_ttl=USAGE_TTL)
-
-
-def _metered_reader(metric: str) -> Callable[[int], int]:
-    return lambda workspace_id: counter_value(workspace_id=workspace_id, metric=metric)
-
-
-def usage_current(*, workspace_id: int, metric: str, fresh: bool = False) -> int:
-    """What the workspace uses of ``metric`` now (metered metrics: their counter in the
-    current period), from the cache unless ``fresh`` (then from the database)."""
-    reader = USAGE_READERS.get(metric) or _metered_reader(metric)
-    if fresh:
-        return reader(workspace_id)
-    return _cache.get_or_build(_cache.key(workspace_id, metric), lambda: reader(workspace_id))
-
-
-def usage_changed(*, workspace_id: int, metric: str) -> None:
-    """The rows counted for ``metric`` changed: drop the cached reading."""
-    _cache.delete(_cache.key(workspace_id, metric))
-
-
-def clear_local_cache() -> None:
-    _cache.clear_local()
 
 
 def _workspace_id(workspace: Workspace | int) -> int:
@@ -166,15 +115,6 @@ def limit_check(
         )
         result = replace(result, upgrade_plan=upgrade_plan)
     return result
-
-
-def limit_status(used: int, limit: int | None) -> str:
-    """ok, near_limit (``NEAR_LIMIT_PERCENT`` or more), at_limit or over_limit."""
-    if not limit_is_near(used, limit):
-        return "ok"
-    if used > limit:
-        return "over_limit"
-    return "at_limit" if used == limit else "near_limit"
 
 
 class LimitExceeded(ApplicationError):
