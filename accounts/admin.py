@@ -3,15 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import (
-    ActivationRule,
-    ApiKey,
-    AuditEvent,
-    Invitation,
-    Membership,
-    User,
-    Workspace,
-)
+from accounts.models import ApiKey, AuditEvent, Invitation, Membership, User, Workspace
 
 
 @admin.register(User)
@@ -89,19 +81,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(ActivationRule)
-class ActivationRuleAdmin(admin.ModelAdmin):
-    """The one rule that says when a workspace reached value (billing admins edit it)."""
-
-    list_display = ["__str__", "updated_at"]
-
-    def has_add_permission(self, request) -> bool:
-        return not ActivationRule.objects.exists()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

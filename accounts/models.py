@@ -380,30 +380,3 @@ class Project(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
-
-
-class ActivationRule(models.Model):
-    """What it means for a workspace to reach value: the first time it completes one
-    onboarding step, or sends one named product event. One row; billing admins edit it."""
-
-    class Kind(models.TextChoices):
-        CHECKLIST_STEP = "checklist_step", "An onboarding checklist step"
-        PRODUCT_EVENT = "product_event", "A product event"
-
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CHECKLIST_STEP)
-    value = models.SlugField(
-        max_length=80,
-        default="first_usage_event",
-        help_text="The checklist step key (invite_teammate, create_api_key, first_usage_event) "
-        "or the product event name (for example project_created).",
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "usage_activationrule"  # created by the usage app, where it began
-        constraints = [
-            models.CheckConstraint(condition=models.Q(id=1), name="usage_activationrule_single")
-        ]
-
-    def __str__(self) -> str:
-        return f"Activation: {self.get_kind_display().lower()} “{self.value}”"

@@ -10,9 +10,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from accounts.cache import TwoLevelCache
 from accounts.models import (
-    ActivationRule,
     ApiKey,
     AuditEvent,
     Invitation,
@@ -216,38 +214,3 @@ def workspace_project_count(*, workspace_id: int) -> int:
 
 def workspace_projects(*, workspace: Workspace) -> QuerySet[Project]:
     return Project.objects.filter(workspace=workspace).select_related("created_by")
-
-
-@dataclass(frozen=True)
-class Activation:
-    kind: str
-    value: str
-
-    def matches_step(self, step: str) -> bool:
-        return self.kind == ActivationRule.Kind.CHECKLIST_STEP and self.value == step
-
-    def matches_event(self, name: str) -> bool:
-        return self.kind == ActivationRule.Kind.PRODUCT_EVENT and self.value == name
-
-
-_activation_cache = TwoLevelCache(prefix="accounts:activation", local_ttl=0.5, shared_ttl=300)
-
-
-def activation_rule() -> Activation:
-    """What activates a workspace (cached; ``accounts.signals`` drops it when edited)."""
-
-    def build() -> Activation:
-        rule = ActivationRule.objects.filter(pk=1).first()
-        if rule is None:
-            return Activation(ActivationRule.Kind.CHECKLIST_STEP, "first_usage_event")
-        return Activation(rule.kind, rule.value)
-
-    return _activation_cache.get_or_build(_activation_cache.key("rule"), build)
-
-
-def activation_rule_changed() -> None:
-    _activation_cache.delete(_activation_cache.key("rule"))
-
-
-def activation_clear_local_cache() -> None:
-    _activation_cache.clear_local()

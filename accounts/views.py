@@ -52,7 +52,7 @@ from billing.limits import (
 from billing.selfserve_forms import CancelForm
 from billing.templatetags.money import money
 from usage.models import Enforcement
-from usage.selectors import metric_definitions
+from usage.selectors import activation_rule, metric_definitions
 
 type WorkspaceView = Callable[..., HttpResponse]
 
@@ -154,7 +154,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @workspace_view
 def onboarding(request: HttpRequest, membership: Membership) -> HttpResponse:
-    rule = selectors.activation_rule()
+    rule = activation_rule()
     activation_step = next((key for key in OnboardingStep.Key.values if rule.matches_step(key)), "")
     checklist = selectors.onboarding_checklist(
         workspace=membership.workspace, activation_step=activation_step

@@ -5,11 +5,10 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 
-from accounts import selectors as accounts_selectors
 from billing import entitlements
 from config.celery_app import app as celery_app
 from tests.factories import UserFactory, WorkspaceFactory, add_member
-from usage import current
+from usage import current, selectors
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,7 +42,7 @@ def _clear_cache():
     cache.clear()
     entitlements.clear_local_cache()
     current.clear_local_cache()
-    accounts_selectors.activation_clear_local_cache()
+    selectors.activation_clear_local_cache()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from usage.models import Metric, ProductEvent
+from usage.models import ActivationRule, Metric, ProductEvent
 
 
 @admin.register(Metric)
@@ -11,6 +11,19 @@ class MetricAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # metrics are part of the product's code paths, added by migrations
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ActivationRule)
+class ActivationRuleAdmin(admin.ModelAdmin):
+    """The one rule that says when a workspace reached value (billing admins edit it)."""
+
+    list_display = ["__str__", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return not ActivationRule.objects.exists()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

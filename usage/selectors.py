@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.cache import TwoLevelCache
 from accounts.models import Invitation, Membership, Project
-from usage.models import Metric, ProductEvent, UsageCounter, UsageDaily
+from usage.models import ActivationRule, Metric, ProductEvent, UsageCounter, UsageDaily
 
 
 def counter_value(*, workspace_id: int, metric: str, now: datetime | None = None) -> int:
@@ -104,6 +104,41 @@ def active_users(*, workspace_id: int, now: datetime | None = None) -> ActiveUse
         daily=distinct_since(now - timedelta(days=1)),
         monthly=distinct_since(now - timedelta(days=30)),
     )
+
+
+@dataclass(frozen=True)
+class Activation:
+    kind: str
+    value: str
+
+    def matches_step(self, step: str) -> bool:
+        return self.kind == ActivationRule.Kind.CHECKLIST_STEP and self.value == step
+
+    def matches_event(self, name: str) -> bool:
+        return self.kind == ActivationRule.Kind.PRODUCT_EVENT and self.value == name
+
+
+_activation_cache = TwoLevelCache(prefix="usage:activation", local_ttl=0.5, shared_ttl=300)
+
+
+def activation_rule() -> Activation:
+    """What activates a workspace (cached; ``usage.signals`` drops it when edited)."""
+
+    def build() -> Activation:
+        rule = ActivationRule.objects.filter(pk=1).first()
+        if rule is None:
+            return Activation(ActivationRule.Kind.CHECKLIST_STEP, "first_usage_event")
+        return Activation(rule.kind, rule.value)
+
+    return _activation_cache.get_or_build(_activation_cache.key("rule"), build)
+
+
+def activation_rule_changed() -> None:
+    _activation_cache.delete(_activation_cache.key("rule"))
+
+
+def activation_clear_local_cache() -> None:
+    _activation_cache.clear_local()
 
 
 _metrics_cache = TwoLevelCache(prefix="usage:metrics", local_ttl=5, shared_ttl=300)

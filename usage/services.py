@@ -8,10 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.locks import workspace_lock
-from accounts.selectors import activation_rule
 from accounts.services import workspace_activate
 from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
+from usage.selectors import activation_rule
 
 
 def product_event_record(

@@ -1,14 +1,19 @@
-"""Notifications received from accounts: when the rows a usage reading counts change, drop
-the cached reading, now and again once the transaction commits; a project created is
-recorded as a product event."""
+"""What usage does when accounts reports something: when the rows a usage reading counts
+change, the cached reading is dropped, now and again once the transaction commits; a
+project created is recorded as a product event; an onboarding step completed activates the
+workspace when the activation rule names that step. An edited activation rule drops its
+cached reading."""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.models import Invitation, Membership, Project
-from accounts.signals import project_created
+from accounts.services import workspace_activate
+from accounts.signals import onboarding_step_completed, project_created
 from usage.current import usage_changed
+from usage.models import ActivationRule
+from usage.selectors import activation_rule, activation_rule_changed
 from usage.services import product_event_record
 
 METRIC_OF = {Membership: "seats", Invitation: "seats", Project: "projects"}
@@ -35,3 +40,15 @@ def project_created_record(sender, project, actor, **kwargs) -> None:
         user_email=actor.email,
         properties={"project_id": project.pk},
     )
+
+
+@receiver(onboarding_step_completed)
+def onboarding_step_activate(sender, workspace, step, at, **kwargs) -> None:
+    if activation_rule().matches_step(step):
+        workspace_activate(workspace_id=workspace.pk, now=at)
+
+
+@receiver([post_save, post_delete], sender=ActivationRule)
+def activation_rule_edited(sender, **kwargs) -> None:
+    activation_rule_changed()
+    transaction.on_commit(activation_rule_changed)

@@ -8,7 +8,7 @@ from accounts.models import (
     OnboardingStep,
     Workspace,
 )
-from accounts.selectors import activation_rule
+from accounts.signals import onboarding_step_completed
 
 
 def onboarding_step_complete(
@@ -16,14 +16,16 @@ def onboarding_step_complete(
 ) -> bool:
     """Record the first completion of a checklist step; returns True the first time.
 
-    When the activation rule names this step, the workspace is activated at that moment.
-    """
+    The first time, ``onboarding_step_completed`` is sent: usage, which owns the activation
+    rule, activates the workspace at that moment when the rule names this step."""
     now = now or timezone.now()
     _, created = OnboardingStep.objects.get_or_create(
         workspace=workspace, key=step, defaults={"completed_at": now}
     )
-    if created and activation_rule().matches_step(step):
-        workspace_activate(workspace_id=workspace.pk, now=now)
+    if created:
+        onboarding_step_completed.send(
+            sender=OnboardingStep, workspace=workspace, step=step, at=now
+        )
     return created
 
 

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import ActivationRule, OnboardingStep, Workspace
+from accounts.models import OnboardingStep, Workspace
 from tests.factories import UserFactory
+from usage.models import ActivationRule
 from usage.services import product_events_ingest
 
 pytestmark = pytest.mark.django_db

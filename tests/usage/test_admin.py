@@ -3,14 +3,14 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts.models import ActivationRule
 from accounts.roles import BILLING_ADMINS, SALES
-from accounts.selectors import activation_rule
 from tests.factories import UserFactory
+from usage.models import ActivationRule
+from usage.selectors import activation_rule
 
 pytestmark = pytest.mark.django_db
 
-URL = "/admin/accounts/activationrule/1/change/"
+URL = "/admin/usage/activationrule/1/change/"
 
 
 def _staff(client, group):
