@@ -188,7 +188,7 @@ class Signal(models.Model):
     bands = models.JSONField(
         null=True,
         blank=True,
-        help_text='Or point bands: [[threshold, points], …], e.g. [[50, 10], [80, 20]]; for a '
+        help_text="Or point bands: [[threshold, points], …], e.g. [[50, 10], [80, 20]]; for a "
         'category signal, [["company", 30], ["free_mail", 0]].',
     )
 
@@ -253,9 +253,10 @@ class LeadType(models.TextChoices):
 class ScoringRun(models.Model):
     """One run of the scoring job: the version and ``now`` it scores with, and its chunks.
 
-    The job counts chunks done with a conditional update; the one that completes the count
-    finishes the run. A run left ``running`` by a killed worker is repaired by the next one
-    (it rescores with its own ``now``; scores and the day's snapshot are upserts)."""
+    Each chunk reports itself done once (``scoring_run_chunk_done``; a redelivered chunk
+    counts once); the one that completes the count finishes the run. A run left running by
+    a killed worker is marked failed (``scoring_runs_abandon``) and repaired by the next one:
+    it rescores every workspace, and scores and the day's snapshot are upserts."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -268,6 +269,9 @@ class ScoringRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     chunk_count = models.PositiveIntegerField(default=1)
     chunks_done = models.PositiveIntegerField(default=0)
+    done_chunks = models.JSONField(
+        default=list, blank=True, help_text="The numbers of the chunks done (a retry counts once)."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
 
     class Meta:
@@ -300,9 +304,7 @@ class Score(models.Model):
     engagement = models.PositiveSmallIntegerField(validators=PERCENT)
     is_pql = models.BooleanField(default=False)
     lead_type = models.CharField(max_length=10, choices=Type.choices, default=Type.NONE)
-    components = models.JSONField(
-        default=list, help_text="[{signal, group, raw, points, text}, …]"
-    )
+    components = models.JSONField(default=list, help_text="[{signal, group, raw, points, text}, …]")
     computed_at = models.DateTimeField()
     run = models.ForeignKey(
         ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -320,9 +322,7 @@ class ScoreSnapshot(models.Model):
     """A workspace's score on a day (the day's last run wins), for "how it moved" and for
     expiring leads. Pruned by ``score_history_prune``: daily for a while, then weekly."""
 
-    workspace = models.ForeignKey(
-        "accounts.Workspace", on_delete=models.CASCADE, related_name="+"
-    )
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     fit = models.PositiveSmallIntegerField()
     engagement = models.PositiveSmallIntegerField()
@@ -380,9 +380,7 @@ class Lead(models.Model):
         "accounts.Workspace", on_delete=models.PROTECT, related_name="pql_leads"
     )
     type = models.CharField(max_length=10, choices=LeadType.choices)
-    status = models.CharField(
-        max_length=15, choices=LeadStatus.choices, default=LeadStatus.NEW
-    )
+    status = models.CharField(max_length=15, choices=LeadStatus.choices, default=LeadStatus.NEW)
     model = models.ForeignKey(
         ScoringModel,
         on_delete=models.PROTECT,

@@ -417,7 +417,9 @@ SIGNALS: dict[str, SignalSpec] = {
             _region_text,
             REGIONS,
         ),
-        SignalSpec("usage_share", ENGAGEMENT, "Share of limits used", "number", _usage_raw, _usage_text),
+        SignalSpec(
+            "usage_share", ENGAGEMENT, "Share of limits used", "number", _usage_raw, _usage_text
+        ),
         SignalSpec("seats_share", ENGAGEMENT, "Seats used", "number", _seats_raw, _seats_text),
         SignalSpec(
             "active_people_7d",
@@ -435,7 +437,9 @@ SIGNALS: dict[str, SignalSpec] = {
             lambda s: s.active_people_30d,
             _active_text(30),
         ),
-        SignalSpec("usage_growth", ENGAGEMENT, "Growth week over week", "number", _growth_raw, _growth_text),
+        SignalSpec(
+            "usage_growth", ENGAGEMENT, "Growth week over week", "number", _growth_raw, _growth_text
+        ),
         SignalSpec(
             "activated",
             ENGAGEMENT,
@@ -551,9 +555,7 @@ def score(signals: WorkspaceSignals, model: ModelConfig) -> ScoreResult:
         raw = spec.read(signals)
         points = signal_points(config, spec.kind, raw)
         totals[spec.group] += points
-        components.append(
-            Component(spec.key, spec.group, raw, points, spec.describe(signals, raw))
-        )
+        components.append(Component(spec.key, spec.group, raw, points, spec.describe(signals, raw)))
     fit = max(0, min(SCORE_MAX, totals[FIT]))
     engagement = max(0, min(SCORE_MAX, totals[ENGAGEMENT]))
 
@@ -566,7 +568,7 @@ def score(signals: WorkspaceSignals, model: ModelConfig) -> ScoreResult:
         text = (
             "never active: engagement does not count"
             if idle is None
-            else f"idle {idle} days: engagement × {multiplier.quantize(Decimal('0.01'))}"
+            else f"idle {idle} days: engagement counts {_round(multiplier * 100)}%"
         )
         components.append(Component(DECAY_SIGNAL, ENGAGEMENT, idle, decayed - engagement, text))
         engagement = decayed
