@@ -12,6 +12,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.errors import ApplicationError
+
+# Scores, leads and runs are written by the scoring job and the lead services only.
+from billing.admin.stripe import ReadOnlyAdmin
 from pql.models import Lead, LeadActivity, Score, ScoringModel, ScoringRun, Signal
 from pql.services import scoring_model_next_version, scoring_model_publish
 
@@ -118,19 +121,6 @@ class ScoringModelAdmin(admin.ModelAdmin):
             self.message_user(request, error.message, messages.ERROR)
             return
         self.message_user(request, f"Version {model.version} is published.", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A list to look at: rows are written by the scoring job and the lead services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Score)
