@@ -115,7 +115,8 @@ def test_the_database_refuses_a_second_open_lead_for_a_workspace(model, workspac
     assert Lead.objects.get(pk=lead.pk).status == "won"
 
 
-@pytest.mark.django_db(transaction=True)
+# serialized_rollback: the published default model (a data migration) survives the flush.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_syncs_open_exactly_one_lead():
     model = scoring_model_published()
     wid = WorkspaceFactory(name="Racing").pk
