@@ -300,6 +300,10 @@ HANDOFF_SALES_EMAIL = env.str("HANDOFF_SALES_EMAIL", default="sales@handoff.loca
 HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=1200)
 # The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).
 HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 * 1024)
+# PQL score history: every day's snapshot is kept this many days, one a week beyond, and
+# nothing older than HANDOFF_PQL_HISTORY_DAYS.
+HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)
+HANDOFF_PQL_HISTORY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAYS", default=365)
 
 # LOG_FORMAT=json writes one JSON object a line (config/log_format.py), for log collectors.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

@@ -1,0 +1,183 @@
+"""Django admin for PQL scoring: billing admins edit scoring models (sales reps view them);
+scores, leads and scoring runs are read-only lists for the staff whose role shows them.
+
+A published (or retired) version is never changed: saving its change form makes a new draft
+version from the submitted values, inlines included (Django's "save as new"), and the
+version shown stays as it was. A draft is edited in place and published with the list's
+"Publish" action, which retires the version published until then.
+"""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.errors import ApplicationError
+
+# Scores, leads and runs are written by the scoring job and the lead services only.
+from billing.admin.stripe import ReadOnlyAdmin
+from pql.models import Lead, LeadActivity, Score, ScoringModel, ScoringRun, Signal
+from pql.services import scoring_model_next_version, scoring_model_publish
+
+SAVE_AS_NEW = "_saveasnew"
+
+
+class SignalInline(admin.TabularInline):
+    model = Signal
+    fields = ["key", "group", "weight", "max_points", "bands"]
+    readonly_fields = ["group"]
+    extra = 0
+
+
+@admin.register(ScoringModel)
+class ScoringModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "version",
+        "name",
+        "status",
+        "published_at",
+        "engagement_min",
+        "fit_min",
+        "created_by",
+    ]
+    list_filter = ["status"]
+    ordering = ["-version"]
+    readonly_fields = ["version", "status", "published_at", "created_by", "derived_from"]
+    inlines = [SignalInline]
+    actions = ["publish"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: ScoringModel | None = None):
+        description = None
+        if obj is not None and obj.status != ScoringModel.Status.DRAFT:
+            description = (
+                f"Version {obj.version} is {obj.get_status_display().lower()}: saving makes a "
+                "new draft version from your changes, and this one stays as it is. Publish "
+                "the draft from the list when it is ready."
+            )
+        return [
+            (
+                None,
+                {
+                    "fields": [
+                        "name",
+                        "version",
+                        "status",
+                        "published_at",
+                        "created_by",
+                        "derived_from",
+                    ],
+                    "description": description,
+                },
+            ),
+            ("The rule that makes a PQL", {"fields": ["engagement_min", "fit_min"]}),
+            (
+                "Counting activity",
+                {"fields": ["daily_activity_cap", "decay_after_days", "decay_half_life_days"]},
+            ),
+            ("Leads", {"fields": ["sla_hours", "expire_below_days", "expire_inactive_days"]}),
+        ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: ScoringModel | None = None):
+        return False  # scores, snapshots and leads name the version that produced them
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and object_id is not None:
+            current = self.get_object(request, object_id)
+            if current is not None and current.status != ScoringModel.Status.DRAFT:
+                # Never change a published version: the submitted values make a new one.
+                data = request.POST.copy()
+                data[SAVE_AS_NEW] = "1"
+                request.POST = data
+                request.pql_derived_from = current
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: ScoringModel, form, change: bool) -> None:
+        if not change:
+            obj.version = scoring_model_next_version()
+            obj.status = ScoringModel.Status.DRAFT
+            obj.published_at = None
+            obj.created_by = request.user
+            obj.derived_from = getattr(request, "pql_derived_from", None)
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: ScoringModel, post_url_continue=None):
+        source = getattr(request, "pql_derived_from", None)
+        if source is not None:
+            self.message_user(
+                request,
+                f"Saved as draft version {obj.version}; version {source.version} is unchanged.",
+                messages.SUCCESS,
+            )
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(description="Publish the selected draft", permissions=["change"])
+    def publish(self, request: HttpRequest, queryset: QuerySet[ScoringModel]) -> None:
+        drafts = list(queryset)
+        if len(drafts) != 1:
+            self.message_user(request, "Select exactly one draft to publish.", messages.ERROR)
+            return
+        try:
+            model = scoring_model_publish(model=drafts[0], actor=request.user)
+        except ApplicationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return
+        self.message_user(request, f"Version {model.version} is published.", messages.SUCCESS)
+
+
+@admin.register(Score)
+class ScoreAdmin(ReadOnlyAdmin):
+    list_display = [
+        "workspace",
+        "fit",
+        "engagement",
+        "is_pql",
+        "lead_type",
+        "model",
+        "computed_at",
+    ]
+    list_filter = ["is_pql", "lead_type"]
+    list_select_related = ["workspace", "model"]
+    search_fields = ["workspace__name", "workspace__slug"]
+    ordering = ["-engagement", "-fit", "workspace_id"]
+
+
+class LeadActivityInline(admin.TabularInline):
+    model = LeadActivity
+    fields = ["at", "kind", "actor", "data"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(ReadOnlyAdmin):
+    list_display = [
+        "workspace",
+        "type",
+        "status",
+        "engagement_at_open",
+        "fit_at_open",
+        "opened_at",
+        "sla_due_at",
+        "owner",
+    ]
+    list_filter = ["status", "type"]
+    list_select_related = ["workspace", "owner"]
+    search_fields = ["workspace__name", "workspace__slug"]
+    inlines = [LeadActivityInline]
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(ReadOnlyAdmin):
+    list_display = ["id", "status", "model", "now", "started_at", "finished_at", "chunks"]
+    list_filter = ["status"]
+    list_select_related = ["model"]
+
+    @admin.display(description="Chunks done")
+    def chunks(self, run: ScoringRun) -> str:
+        return f"{run.chunks_done} of {run.chunk_count}"
