@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from billing.selectors import limit_is_near
+from usage.current import limit_is_near
 
 FIT = "fit"
 ENGAGEMENT = "engagement"
