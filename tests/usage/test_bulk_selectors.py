@@ -140,7 +140,7 @@ def test_the_backfill_migration_rolls_up_events_stored_before_the_rollups(acme):
     assert rollups() == written
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_one_person_recorded_concurrently_on_one_day_counts_once(db):
     workspace = WorkspaceFactory(name="Racy")
     barrier = threading.Barrier(4)
