@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 
 from django.utils import dateformat, timezone
 
-from accounts.models import AuditEvent, Role, User, Workspace
+from accounts.models import AuditEvent, Role, TeamSize, UseCase, User, Workspace
 
 STAFF_LABEL = "Handoff staff"
 SYSTEM_LABEL = "Handoff"
@@ -207,6 +207,10 @@ class _Describer:
                 f"changed {whose} address from /w/{self.before.get('slug')}/ to "
                 f"/w/{self.after['slug']}/"
             )
+        if "use_case" in self.after or "team_size" in self.after:
+            size = dict(TeamSize.choices).get(self.after.get("team_size"), "not said")
+            use = dict(UseCase.choices).get(self.after.get("use_case"), "not said")
+            parts.append(f"answered the sign-up questions (team size: {size}; use: {use})")
         return f"{self.who} {_and(parts) or 'changed the workspace'}."
 
     def _workspace_deleted(self) -> str:

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from accounts.models import Role
+from accounts.models import Role, TeamSize, UseCase
 
 
 class SignUpForm(forms.Form):
@@ -97,4 +97,22 @@ class ProfileForm(forms.Form):
         label="Current password",
         help_text="Needed only to change your e-mail address.",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class WorkspaceFitForm(forms.Form):
+    """The optional questions right after sign-up; both may stay unanswered."""
+
+    team_size = forms.ChoiceField(
+        choices=TeamSize.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        label="How many people are on your team?",
+    )
+    use_case = forms.ChoiceField(
+        choices=UseCase.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        label="What will you use Handoff for first?",
+        help_text="We put the step that gets you there first at the top of your checklist.",
     )

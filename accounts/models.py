@@ -98,6 +98,35 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name.split(" ")[0] if self.full_name else self.email
 
 
+class TeamSize(models.TextChoices):
+    ONE = "1", "Just me"
+    SMALL = "2-10", "2 to 10 people"
+    MEDIUM = "11-50", "11 to 50 people"
+    LARGE = "51-200", "51 to 200 people"
+    HUGE = "201+", "More than 200 people"
+
+
+class UseCase(models.TextChoices):
+    """What a workspace signed up to do (asked once after sign-up; it orders the onboarding
+    checklist)."""
+
+    METERING = "metering", "Meter usage and enforce plan limits"
+    TEAM = "team", "Run the back office with my team"
+    SALES = "sales", "Hand product-qualified leads to sales"
+    EXPLORING = "exploring", "Just exploring"
+
+
+# The keys kept from the first visit's address and referrer (``accounts.signup_source``).
+SIGNUP_SOURCE_KEYS = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "referrer",
+)
+
+
 class Workspace(TimeStampedModel):
     """The tenant: a company's space, its members, keys, plan and usage."""
 
@@ -123,6 +152,13 @@ class Workspace(TimeStampedModel):
         blank=True,
         help_text="When an owner deleted it: it has no members, keys or open invitations "
         "any more; billing records stay.",
+    )
+    team_size = models.CharField(max_length=10, choices=TeamSize.choices, blank=True)
+    use_case = models.CharField(max_length=20, choices=UseCase.choices, blank=True)
+    signup_source = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="UTM parameters and the external referrer of the sign-up's first visit.",
     )
 
     class Meta:

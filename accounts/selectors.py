@@ -4,12 +4,15 @@ what it shows through the workspace it got back, so anything of another workspac
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import pairwise
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.free_mail import is_free_mail
 from accounts.models import (
     ApiKey,
     AuditEvent,
@@ -17,6 +20,7 @@ from accounts.models import (
     Membership,
     OnboardingStep,
     Project,
+    UseCase,
     User,
     Workspace,
     WorkspaceFormerSlug,
@@ -170,19 +174,41 @@ class Checklist:
         return round(100 * self.done / self.total) if self.total else 100
 
 
+# The checklist step shown first for each answer to "what will you use Handoff for?"; the
+# other steps follow in their usual order. Without an answer (or "just exploring") the
+# usual order stands: invite a teammate, create an API key, send a first usage event.
+CHECKLIST_FIRST_STEP = {
+    UseCase.METERING: OnboardingStep.Key.CREATE_API_KEY,  # metering starts with a key
+    UseCase.TEAM: OnboardingStep.Key.INVITE_TEAMMATE,
+    UseCase.SALES: OnboardingStep.Key.FIRST_USAGE_EVENT,  # scoring needs usage to read
+}
+
+
+def checklist_steps(*, use_case: str) -> list[str]:
+    """The checklist's step keys in the order shown for ``use_case``."""
+    steps = list(OnboardingStep.Key.values)
+    first = CHECKLIST_FIRST_STEP.get(use_case)
+    if first is not None:
+        steps.remove(first)
+        steps.insert(0, first)
+    return steps
+
+
 def onboarding_checklist(*, workspace: Workspace, activation_step: str) -> Checklist:
-    """Every checklist step with when the workspace first completed it."""
+    """Every checklist step with when the workspace first completed it, the step its use
+    case starts with first (``CHECKLIST_FIRST_STEP``)."""
     completed = dict(
         OnboardingStep.objects.filter(workspace=workspace).values_list("key", "completed_at")
     )
+    labels = dict(OnboardingStep.Key.choices)
     items = [
         ChecklistItem(
             key=key,
-            label=label,
+            label=labels[key],
             completed_at=completed.get(key),
             is_activation=key == activation_step,
         )
-        for key, label in OnboardingStep.Key.choices
+        for key in checklist_steps(use_case=workspace.use_case)
     ]
     return Checklist(items=items, activated_at=workspace.activated_at)
 
@@ -214,3 +240,108 @@ def workspace_project_count(*, workspace_id: int) -> int:
 
 def workspace_projects(*, workspace: Workspace) -> QuerySet[Project]:
     return Project.objects.filter(workspace=workspace).select_related("created_by")
+
+
+# Every workspace at once (PQL scoring) ----------------------------------------------------
+
+
+def workspace_pk_ranges(*, size: int) -> list[tuple[int, int]]:
+    """Contiguous primary-key ranges ``[pk_from, pk_to)``, in order, that together cover every
+    live (not deleted) workspace, each holding at most ``size`` of them: the chunks a job
+    over all workspaces splits its work into. One query (row numbers over the ordered
+    pks)."""
+    if size < 1:
+        raise ValueError("size must be at least 1")
+    starts = (
+        Workspace.objects.filter(deleted_at__isnull=True)
+        .annotate(
+            position=Window(RowNumber(), order_by=F("pk").asc()),
+            last=Window(Max("pk")),
+        )
+        .annotate(offset=(F("position") - 1) % size)
+        .filter(offset=0)
+        .order_by("pk")
+        .values_list("pk", "last")
+    )
+    rows = list(starts)
+    if not rows:
+        return []
+    bounds = [pk for pk, _ in rows] + [rows[0][1] + 1]
+    return list(pairwise(bounds))
+
+
+@dataclass(frozen=True)
+class WorkspaceProfile:
+    """Who a workspace is (fit signals for scoring) and how its team grows."""
+
+    workspace_id: int
+    name: str
+    company_domain: str
+    free_mail: bool  # signed up with a free-mail address (no company domain known)
+    team_size: str
+    use_case: str
+    signup_source: dict
+    time_zone: str
+    created_at: datetime
+    activated_at: datetime | None
+    is_demo: bool
+    members: int
+    seats_used: int  # members plus pending invitations, as ``workspace_seats_used``
+    invitations_sent_30d: int
+    invitations_accepted_30d: int
+
+
+def workspace_profiles(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, WorkspaceProfile]:
+    """Every live workspace with a primary key in ``[pk_from, pk_to)``, with or without
+    activity. ``free_mail``: the company domain, or else the creator's address's domain, is
+    a free-mail provider (or there is none). Three queries whatever the number."""
+    in_range = Q(workspace_id__gte=pk_from, workspace_id__lt=pk_to)
+    members = dict(
+        Membership.objects.filter(in_range)
+        .values("workspace_id")
+        .annotate(n=Count("id"))
+        .values_list("workspace_id", "n")
+        .order_by()
+    )
+    since = now - timedelta(days=30)
+    invitations = {
+        row["workspace_id"]: row
+        for row in Invitation.objects.filter(in_range)
+        .values("workspace_id")
+        .annotate(
+            pending=Count(
+                "id",
+                filter=Q(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now),
+            ),
+            sent=Count("id", filter=Q(sent_at__gte=since)),
+            accepted=Count("id", filter=Q(accepted_at__gte=since)),
+        )
+        .order_by()
+    }
+    profiles = {}
+    for workspace in (
+        Workspace.objects.filter(pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True)
+        .annotate(creator_email=F("created_by__email"))
+        .order_by("pk")
+    ):
+        domain = workspace.company_domain or (workspace.creator_email or "").rpartition("@")[2]
+        invited = invitations.get(workspace.pk, {})
+        count = members.get(workspace.pk, 0)
+        profiles[workspace.pk] = WorkspaceProfile(
+            workspace_id=workspace.pk,
+            name=workspace.name,
+            company_domain=workspace.company_domain,
+            free_mail=not domain or is_free_mail(domain),
+            team_size=workspace.team_size,
+            use_case=workspace.use_case,
+            signup_source=workspace.signup_source,
+            time_zone=workspace.time_zone,
+            created_at=workspace.created_at,
+            activated_at=workspace.activated_at,
+            is_demo=workspace.is_demo,
+            members=count,
+            seats_used=count + invited.get("pending", 0),
+            invitations_sent_30d=invited.get("sent", 0),
+            invitations_accepted_30d=invited.get("accepted", 0),
+        )
+    return profiles

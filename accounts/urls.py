@@ -6,6 +6,7 @@ from accounts import views
 # one answers 404 to members of other workspaces, and fails for a pattern it does not know.
 workspace_patterns = [
     path("", views.onboarding, name="workspace_onboarding"),
+    path("welcome/", views.welcome, name="workspace_welcome"),
     path("members/", views.members, name="workspace_members"),
     path("members/invite/", views.invitation_create, name="workspace_invite"),
     path(

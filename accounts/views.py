@@ -36,10 +36,13 @@ from accounts.forms import (
     RoleForm,
     SignUpForm,
     WorkspaceDeleteForm,
+    WorkspaceFitForm,
     WorkspaceForm,
     WorkspaceSettingsForm,
 )
 from accounts.models import Membership, OnboardingStep, Project, Role, User, Workspace
+from accounts.signup_source import COOKIE as SOURCE_COOKIE
+from accounts.signup_source import signup_source_read
 from billing import selectors as billing_selectors
 from billing.entitlements import catalog
 from billing.limits import (
@@ -139,6 +142,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                     password=form.cleaned_data["password"],
                     workspace_name=form.cleaned_data["workspace_name"],
                     time_zone=form.cleaned_data["time_zone"] or "UTC",
+                    signup_source=signup_source_read(request),
                 )
             except ApplicationError as exc:
                 _form_error(form, exc)
@@ -146,10 +150,52 @@ def signup(request: HttpRequest) -> HttpResponse:
             else:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, f"Welcome to Handoff! {workspace.name} is ready.")
-                return redirect("workspace_onboarding", workspace_slug=workspace.slug)
+                response = redirect("workspace_welcome", workspace_slug=workspace.slug)
+                response.delete_cookie(SOURCE_COOKIE, samesite="Lax")
+                return response
         else:
             status = 400
     return render(request, "accounts/signup.html", {"form": form}, status=status)
+
+
+@workspace_view
+@require_http_methods(["GET", "POST"])
+def welcome(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The optional one-screen questions after sign-up (team size, use case); "Skip" goes
+    straight on to the checklist, which the use case orders."""
+    workspace = membership.workspace
+    if not membership.can_manage:
+        return redirect("workspace_onboarding", workspace_slug=workspace.slug)
+    form = WorkspaceFitForm(
+        request.POST or None,
+        initial={"team_size": workspace.team_size, "use_case": workspace.use_case},
+    )
+    status = 200
+    if request.method == "POST":
+        if request.POST.get("action") == "skip":
+            return redirect("workspace_onboarding", workspace_slug=workspace.slug)
+        if form.is_valid():
+            try:
+                services.workspace_fit_set(
+                    workspace=workspace,
+                    actor=request.user,
+                    team_size=form.cleaned_data["team_size"],
+                    use_case=form.cleaned_data["use_case"],
+                )
+            except ApplicationError as exc:
+                _form_error(form, exc)
+                status = exc.status
+            else:
+                messages.success(request, "Thanks! Your checklist starts with what you need.")
+                return redirect("workspace_onboarding", workspace_slug=workspace.slug)
+        else:
+            status = 400
+    return render(
+        request,
+        "accounts/welcome.html",
+        {"membership": membership, "workspace": workspace, "form": form},
+        status=status,
+    )
 
 
 @workspace_view

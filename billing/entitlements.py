@@ -233,56 +233,57 @@ def _build_catalog(version: str) -> Catalog:
     )
 
 
-def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> Entitlements:
-    subscription = (
-        Subscription.objects.select_related("price").filter(workspace_id=workspace_id).first()
-    )
-    if subscription is not None:
-        plan = catalog.plan(subscription.plan_id)
-        status = subscription.status
-    else:  # not expected: every workspace gets a subscription row at creation
-        plan, status = None, Subscription.Status.ACTIVE
+@dataclass(frozen=True)
+class Resolved:
+    """What a subscription's state makes of the catalog: the plan in force (the free plan
+    once a past-due grace period is over), the effective limits (seats paid, then overrides,
+    later ones winning) and features, and the grace period's dates."""
+
+    plan: PlanView
+    seats_paid: int | None
+    limits: dict[str, LimitSpec]
+    features: dict[str, bool]
+    past_due_since: datetime | None
+    grace_until: datetime | None
+    grace_expired: bool
+
+
+def entitlements_resolve(
+    *,
+    catalog: Catalog,
+    plan_id: int | None,
+    status: str,
+    past_due_since: datetime | None,
+    per_seat: bool,
+    seats: int,
+    overrides: tuple[OverrideView, ...],
+    grace_period_days: int,
+    now: datetime,
+) -> Resolved:
+    """The one rule that turns a subscription's state and the workspace's live overrides
+    (expired ones already left out, oldest first) into effective limits and features. Pure:
+    the per-workspace ``workspace_entitlements`` and the set-based
+    ``billing.selectors.workspace_limits`` both call it."""
     free_plan = next(p for p in catalog.plans if p.is_default_free)
-    if plan is None:
-        plan = free_plan
+    plan = (catalog.plan(plan_id) if plan_id is not None else None) or free_plan
 
     # Failed payment: the paid plan's limits for the grace period, then the free plan's.
-    past_due_since = grace_until = None
+    grace_until = None
     grace_expired = False
-    if status == Subscription.Status.PAST_DUE and subscription.past_due_since is not None:
-        past_due_since = subscription.past_due_since
-        grace_until = past_due_since + timedelta(days=BillingSettings.load().grace_period_days)
+    if status == Subscription.Status.PAST_DUE and past_due_since is not None:
+        grace_until = past_due_since + timedelta(days=grace_period_days)
         grace_expired = now >= grace_until
         if grace_expired:
             plan = free_plan
+    else:
+        past_due_since = None
 
     limits = dict(plan.limits)
     seats_paid = None
-    if (
-        not grace_expired
-        and subscription is not None
-        and subscription.price
-        and subscription.price.scheme == Price.Scheme.PER_SEAT
-    ):
-        seats_paid = subscription.seats
+    if not grace_expired and per_seat:
+        seats_paid = seats
         limits = plan.limits_with_seats_paid(seats_paid)
     features = dict(plan.features)
-
-    overrides = tuple(
-        OverrideView(
-            id=o.pk,
-            metric=o.metric_id,
-            feature=o.feature_id,
-            limit=o.limit,
-            enforcement=o.enforcement,
-            enabled=o.enabled,
-            reason=o.reason,
-            expires_at=o.expires_at,
-        )
-        for o in WorkspaceOverride.objects.filter(workspace_id=workspace_id)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by("created_at", "pk")
-    )
     for o in overrides:  # later overrides win
         if o.metric:
             limits[o.metric] = LimitSpec(
@@ -290,22 +291,80 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
             )
         else:
             features[o.feature] = o.enabled
-    expiries = [o.expires_at for o in overrides if o.expires_at]
-    if grace_until is not None and not grace_expired:
-        expiries.append(grace_until)  # the cached answer flips when the grace period ends
-    return Entitlements(
-        workspace_id=workspace_id,
-        catalog_version=catalog.version,
+    return Resolved(
         plan=plan,
-        subscription_status=status,
         seats_paid=seats_paid,
         limits=limits,
         features=features,
-        overrides=overrides,
-        valid_until=min(expiries) if expiries else None,
         past_due_since=past_due_since,
         grace_until=grace_until,
         grace_expired=grace_expired,
+    )
+
+
+def override_view(o: WorkspaceOverride) -> OverrideView:
+    return OverrideView(
+        id=o.pk,
+        metric=o.metric_id,
+        feature=o.feature_id,
+        limit=o.limit,
+        enforcement=o.enforcement,
+        enabled=o.enabled,
+        reason=o.reason,
+        expires_at=o.expires_at,
+    )
+
+
+def live_overrides(now: datetime):
+    """Overrides not expired at ``now``, oldest first (the order in which they apply)."""
+    return WorkspaceOverride.objects.filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    ).order_by("created_at", "pk")
+
+
+def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> Entitlements:
+    subscription = (
+        Subscription.objects.select_related("price").filter(workspace_id=workspace_id).first()
+    )
+    # No subscription is not expected: every workspace gets one at creation.
+    status = subscription.status if subscription is not None else Subscription.Status.ACTIVE
+    overrides = tuple(
+        override_view(o) for o in live_overrides(now).filter(workspace_id=workspace_id)
+    )
+    grace_days = 0
+    if status == Subscription.Status.PAST_DUE and subscription.past_due_since is not None:
+        grace_days = BillingSettings.load().grace_period_days
+    resolved = entitlements_resolve(
+        catalog=catalog,
+        plan_id=subscription.plan_id if subscription else None,
+        status=status,
+        past_due_since=subscription.past_due_since if subscription else None,
+        per_seat=bool(
+            subscription is not None
+            and subscription.price
+            and subscription.price.scheme == Price.Scheme.PER_SEAT
+        ),
+        seats=subscription.seats if subscription else 0,
+        overrides=overrides,
+        grace_period_days=grace_days,
+        now=now,
+    )
+    expiries = [o.expires_at for o in overrides if o.expires_at]
+    if resolved.grace_until is not None and not resolved.grace_expired:
+        expiries.append(resolved.grace_until)  # the cached answer flips when the grace ends
+    return Entitlements(
+        workspace_id=workspace_id,
+        catalog_version=catalog.version,
+        plan=resolved.plan,
+        subscription_status=status,
+        seats_paid=resolved.seats_paid,
+        limits=resolved.limits,
+        features=resolved.features,
+        overrides=overrides,
+        valid_until=min(expiries) if expiries else None,
+        past_due_since=resolved.past_due_since,
+        grace_until=resolved.grace_until,
+        grace_expired=resolved.grace_expired,
     )
 
 

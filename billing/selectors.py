@@ -16,8 +16,16 @@ from django.utils import timezone
 from accounts import selectors as accounts_selectors
 from accounts.errors import ApplicationError
 from accounts.models import Role, Workspace
-from billing.entitlements import catalog, workspace_entitlements
+from billing.entitlements import (
+    OverrideView,
+    catalog,
+    entitlements_resolve,
+    live_overrides,
+    override_view,
+    workspace_entitlements,
+)
 from billing.models import (
+    BillingSettings,
     Enforcement,
     Feature,
     Invoice,
@@ -127,6 +135,93 @@ def subscription_canceling(subscription: Subscription) -> bool:
         if subscription.stripe_watermark is None or requested > subscription.stripe_watermark:
             return latest.resumed_at is None
     return subscription.cancel_at_period_end
+
+
+# Every workspace at once (PQL scoring) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    """A workspace's plan and effective limits, as ``workspace_entitlements`` gives them,
+    with what it pays. ``limits`` maps each metric to its limit (None: unlimited)."""
+
+    workspace_id: int
+    plan_code: str
+    tier_rank: int
+    is_paid: bool
+    subscription_status: str
+    mrr_cents: int
+    currency: str
+    seats_paid: int | None
+    limits: Mapping[str, int | None]
+
+
+def workspace_limits(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, EffectiveLimits]:
+    """Every live (not deleted) workspace with a primary key in ``[pk_from, pk_to)``: its
+    plan, whether it pays, its MRR (``Subscription.mrr_cents``, kept by the revenue ledger)
+    and its effective limits after seats paid, live overrides and the past-due grace
+    period. Three queries whatever the number of workspaces (workspaces with their
+    subscriptions, live overrides, the grace period setting) plus the cached catalog; the
+    rule is ``billing.entitlements.entitlements_resolve``, the one ``workspace_entitlements``
+    applies to a single workspace."""
+    plans = catalog()
+    workspaces = (
+        Workspace.objects.filter(pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True)
+        .select_related("subscription__price")
+        .only(
+            "pk",
+            "subscription__plan_id",
+            "subscription__status",
+            "subscription__seats",
+            "subscription__past_due_since",
+            "subscription__stripe_subscription_id",
+            "subscription__mrr_cents",
+            "subscription__currency",
+            "subscription__price__scheme",
+        )
+        .order_by("pk")
+    )
+    overrides: dict[int, list[OverrideView]] = {}
+    for override in live_overrides(now).filter(
+        workspace_id__gte=pk_from, workspace_id__lt=pk_to, workspace__deleted_at__isnull=True
+    ):
+        overrides.setdefault(override.workspace_id, []).append(override_view(override))
+    grace_days = (
+        BillingSettings.objects.filter(pk=1).values_list("grace_period_days", flat=True).first()
+    )
+    if grace_days is None:
+        grace_days = BillingSettings._meta.get_field("grace_period_days").default
+    result = {}
+    for workspace in workspaces:
+        subscription = getattr(workspace, "subscription", None)
+        status = subscription.status if subscription else Subscription.Status.ACTIVE
+        resolved = entitlements_resolve(
+            catalog=plans,
+            plan_id=subscription.plan_id if subscription else None,
+            status=status,
+            past_due_since=subscription.past_due_since if subscription else None,
+            per_seat=bool(
+                subscription
+                and subscription.price
+                and subscription.price.scheme == Price.Scheme.PER_SEAT
+            ),
+            seats=subscription.seats if subscription else 0,
+            overrides=tuple(overrides.get(workspace.pk, ())),
+            grace_period_days=grace_days,
+            now=now,
+        )
+        result[workspace.pk] = EffectiveLimits(
+            workspace_id=workspace.pk,
+            plan_code=resolved.plan.code,
+            tier_rank=resolved.plan.tier_rank,
+            is_paid=bool(subscription and subscription.is_paid),
+            subscription_status=status,
+            mrr_cents=subscription.mrr_cents if subscription else 0,
+            currency=subscription.currency if subscription else "usd",
+            seats_paid=resolved.seats_paid,
+            limits={metric: spec.limit for metric, spec in resolved.limits.items()},
+        )
+    return result
 
 
 # Reads for the billing pages --------------------------------------------------------------

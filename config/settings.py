@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Keeps the first visit's UTM parameters and referrer in a signed cookie for sign-up.
+    "accounts.signup_source.FirstVisitSourceMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -532,7 +532,7 @@ def decay_multiplier(*, idle_days: int | None, after_days: int, half_life_days: 
 
 def lead_type(signals: WorkspaceSignals, *, qualifies: bool) -> str:
     """upgrade for a free workspace that qualifies; expansion for a paying one that qualifies
-    and is near its seat or usage limits (``billing``'s near-limit rule); none otherwise."""
+    and is near its seat or usage limits (``usage.current``'s near-limit rule); none otherwise."""
     if not qualifies:
         return NONE
     if not signals.is_paid:

@@ -42,6 +42,7 @@ def _populate(workspace: Workspace) -> Objects:
 # name -> (HTTP method, the URL's object kwargs taken from a workspace's objects, or None)
 WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_onboarding": ("get", None),
+    "workspace_welcome": ("post", None),
     "workspace_usage": ("get", None),
     "workspace_members": ("get", None),
     "workspace_invite": ("post", None),

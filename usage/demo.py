@@ -17,6 +17,7 @@ from django.db.models import Q
 
 from accounts.models import Membership, Workspace
 from usage.models import Metric, ProductEvent, UsageCounter, UsageDaily, UsageEvent
+from usage.rollups import product_event_rollups_rebuild
 
 DAYS = 30
 PRODUCT_EVENT_NAMES = ("report_exported", "dashboard_viewed", "project_opened", "query_run")
@@ -156,6 +157,8 @@ def seed_usage(
     UsageEvent.objects.bulk_create(events, batch_size=2000, ignore_conflicts=True)
     ProductEvent.objects.bulk_create(product_events, batch_size=2000, ignore_conflicts=True)
     ids = [pk for pk, _ in workspaces]
+    # Bulk-loaded events bypass the services: recompute their rollups.
+    product_event_rollups_rebuild(pk_from=min(ids), pk_to=max(ids) + 1)
     stored = list(UsageEvent.objects.filter(workspace_id__in=ids))
     counters, days = _rollups(stored, metrics, now)
     UsageCounter.objects.bulk_create(

@@ -133,6 +133,8 @@ class UsageDaily(models.Model):
                 fields=["workspace", "metric", "day"], name="usage_daily_one_per_day"
             ),
         ]
+        # "Every workspace, last N days" (scoring) reads by day first.
+        indexes = [models.Index(fields=["day", "workspace"], name="usage_daily_day_idx")]
 
     def __str__(self) -> str:
         return f"{self.workspace_id} {self.metric_id} {self.day}: {self.value}"
@@ -172,6 +174,56 @@ class ProductEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} in {self.workspace_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ProductEventDaily(models.Model):
+    """A day (UTC) of a workspace's product events of one name: how many, and how many
+    distinct people sent them (events without a person count none). Written in the same
+    transaction as the events (``usage.services``), so scoring never scans raw events."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.CASCADE, related_name="product_event_days"
+    )
+    name = models.SlugField(max_length=80)
+    day = models.DateField()
+    events = models.PositiveIntegerField(default=0)
+    people = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(help_text="When the day's latest event of the name happened.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name", "day"], name="usage_producteventdaily_one_per_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["day", "workspace"], name="usage_pedaily_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.name} {self.day}: {self.events}"
+
+
+class ActivePersonDay(models.Model):
+    """A person (lower-cased e-mail address) who sent a product event of ``name`` in a
+    workspace on a day (UTC): inserted once (ON CONFLICT DO NOTHING), which keeps the
+    distinct-people counts of ``ProductEventDaily`` exact and answers "distinct people
+    active in the last N days"."""
+
+    workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="+")
+    name = models.SlugField(max_length=80)
+    day = models.DateField()
+    person = models.CharField(max_length=254)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "day", "name", "person"],
+                name="usage_activepersonday_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["day", "workspace"], name="usage_personday_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.person} {self.name} {self.day}"
 
 
 class ActivationRule(models.Model):

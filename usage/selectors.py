@@ -1,16 +1,25 @@
 """Reads of usage: counters, daily history, active users, and usage across many
 workspaces at once (set-based: one query per metric)."""
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Max, Q, Sum, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.cache import TwoLevelCache
 from accounts.models import Invitation, Membership, Project
-from usage.models import ActivationRule, Metric, ProductEvent, UsageCounter, UsageDaily
+from usage.models import (
+    ActivationRule,
+    ActivePersonDay,
+    Metric,
+    ProductEvent,
+    ProductEventDaily,
+    UsageCounter,
+    UsageDaily,
+)
 
 
 def counter_value(*, workspace_id: int, metric: str, now: datetime | None = None) -> int:
@@ -149,3 +158,193 @@ def metric_definitions() -> dict[str, Metric]:
     return _metrics_cache.get_or_build(
         _metrics_cache.key("all"), lambda: {m.key: m for m in Metric.objects.all()}
     )
+
+
+# Every workspace in a primary-key range at once (PQL scoring) -----------------------------
+#
+# Each selector below reads the workspaces with a primary key in ``[pk_from, pk_to)`` that
+# are not deleted, in a fixed number of queries whatever their number, and answers a dict
+# keyed by workspace id. Days are UTC days; "the last 7 days" are today and the 6 before.
+
+# Metrics counted from the product's own rows rather than reported (``usage.current``
+# reads the same two through ``accounts.selectors``).
+COUNTED_METRICS = ("seats", "projects")
+
+
+def _live(pk_from: int, pk_to: int) -> Q:
+    return Q(workspace_id__gte=pk_from, workspace_id__lt=pk_to, workspace__deleted_at__isnull=True)
+
+
+def _grouped_counts(queryset) -> dict[int, int]:
+    return dict(
+        queryset.values("workspace_id").annotate(n=Count("id")).values_list("workspace_id", "n")
+    )
+
+
+def _today(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
+def usage_period_totals(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, dict[str, int]]:
+    """Each workspace's usage now of every metric: the numbers ``usage.current.usage_current``
+    and the limit check read. Seats are members plus pending invitations, projects the
+    workspace's projects, and metered metrics their counter in the period containing
+    ``now`` (0 without one). Workspaces with no member, invitation, project or counter are
+    absent. Four queries."""
+    live = _live(pk_from, pk_to)
+    seats = _grouped_counts(Membership.objects.filter(live))
+    for workspace_id, n in _grouped_counts(
+        Invitation.objects.filter(
+            live, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        )
+    ).items():
+        seats[workspace_id] = seats.get(workspace_id, 0) + n
+    projects = _grouped_counts(Project.objects.filter(live))
+    metrics = metric_definitions()
+    metered = [key for key in metrics if key not in COUNTED_METRICS]
+    in_period = Q(pk__in=[])
+    for key in metered:
+        in_period |= Q(metric_id=key, period_start=metrics[key].period_start(now))
+    counters = UsageCounter.objects.filter(live).filter(in_period)
+    totals: dict[int, dict[str, int]] = {}
+    for workspace_id in {*seats, *projects}:
+        totals[workspace_id] = {"seats": seats.get(workspace_id, 0)} | {
+            "projects": projects.get(workspace_id, 0)
+        }
+    for workspace_id, metric, value in counters.values_list("workspace_id", "metric_id", "value"):
+        totals.setdefault(workspace_id, {"seats": 0, "projects": 0})[metric] = value
+    for usage in totals.values():
+        for key in metered:
+            usage.setdefault(key, 0)
+    return totals
+
+
+def usage_weekly_totals(
+    *, pk_from: int, pk_to: int, now: datetime
+) -> dict[int, dict[str, tuple[int, int]]]:
+    """Per workspace and metric, from the daily rollups: (the sum over the last 7 days, the
+    sum over the 7 days before). Metrics without usage in those 14 days are absent. One
+    query."""
+    today = _today(now)
+    week_start, previous_start = today - timedelta(days=6), today - timedelta(days=13)
+    rows = (
+        UsageDaily.objects.filter(_live(pk_from, pk_to), day__gte=previous_start, day__lte=today)
+        .values("workspace_id", "metric_id")
+        .annotate(
+            this_week=Sum("value", filter=Q(day__gte=week_start), default=0),
+            last_week=Sum("value", filter=Q(day__lt=week_start), default=0),
+        )
+        .order_by()
+    )
+    totals: dict[int, dict[str, tuple[int, int]]] = {}
+    for row in rows:
+        totals.setdefault(row["workspace_id"], {})[row["metric_id"]] = (
+            row["this_week"],
+            row["last_week"],
+        )
+    return totals
+
+
+@dataclass(frozen=True)
+class EventRollup:
+    """A workspace's product events of one name over some days: how many (each day capped
+    when a cap is given), the sum over the days of the distinct people that day, and on how
+    many distinct days they happened."""
+
+    events: int
+    people_days: int
+    days: int
+
+
+def product_event_rollup(
+    *,
+    pk_from: int,
+    pk_to: int,
+    since: date,
+    until: date,
+    names: Collection[str] | None = None,
+    daily_cap: int | None = None,
+) -> dict[int, dict[str, EventRollup]]:
+    """Per workspace and event name, the product events of the days ``since`` to ``until``
+    (both included), from the daily rollup: only the ``names`` given (all without).
+    With ``daily_cap``, a day counts at most that many events, so one noisy day (or user)
+    cannot inflate the total. One query."""
+    rows = ProductEventDaily.objects.filter(_live(pk_from, pk_to), day__gte=since, day__lte=until)
+    if names is not None:
+        rows = rows.filter(name__in=list(names))
+    counted = Least("events", Value(daily_cap)) if daily_cap is not None else "events"
+    result: dict[int, dict[str, EventRollup]] = {}
+    for row in (
+        rows.values("workspace_id", "name")
+        .annotate(n=Sum(counted), people_days=Sum("people"), days=Count("day"))
+        .order_by()
+    ):
+        result.setdefault(row["workspace_id"], {})[row["name"]] = EventRollup(
+            events=row["n"], people_days=row["people_days"], days=row["days"]
+        )
+    return result
+
+
+def active_people(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, tuple[int, int]]:
+    """Per workspace, the distinct people who sent a product event (any name) in the last 7
+    and in the last 30 days. Workspaces with nobody active in 30 days are absent. One
+    query."""
+    today = _today(now)
+    rows = (
+        ActivePersonDay.objects.filter(
+            _live(pk_from, pk_to), day__gte=today - timedelta(days=29), day__lte=today
+        )
+        .values("workspace_id")
+        .annotate(
+            week=Count("person", distinct=True, filter=Q(day__gte=today - timedelta(days=6))),
+            month=Count("person", distinct=True),
+        )
+        .order_by()
+    )
+    return {row["workspace_id"]: (row["week"], row["month"]) for row in rows}
+
+
+def paywall_spread(
+    *, pk_from: int, pk_to: int, now: datetime, days: int = 14
+) -> dict[int, tuple[int, int]]:
+    """Per workspace, (distinct people, distinct days) with a paywall hit in the last
+    ``days`` days: the spread of the signal rather than its raw count. A hit without a
+    person (an API call over a hard limit) counts its day but no person. Two queries."""
+    today = _today(now)
+    window = Q(name=ProductEvent.PAYWALL_HIT, day__gte=today - timedelta(days=days - 1))
+    window &= Q(day__lte=today) & _live(pk_from, pk_to)
+    people = dict(
+        ActivePersonDay.objects.filter(window)
+        .values("workspace_id")
+        .annotate(n=Count("person", distinct=True))
+        .values_list("workspace_id", "n")
+        .order_by()
+    )
+    hit_days = dict(
+        ProductEventDaily.objects.filter(window)
+        .values("workspace_id")
+        .annotate(n=Count("day"))
+        .values_list("workspace_id", "n")
+        .order_by()
+    )
+    return {workspace_id: (people.get(workspace_id, 0), n) for workspace_id, n in hit_days.items()}
+
+
+def last_activity(*, pk_from: int, pk_to: int) -> dict[int, datetime]:
+    """Per workspace, when its latest usage event or product event happened (workspaces with
+    neither are absent). Two queries, over the period counters and the daily rollup."""
+    live = _live(pk_from, pk_to)
+    latest: dict[int, datetime] = {}
+    for queryset, field in (
+        (UsageCounter.objects.filter(live, last_event_at__isnull=False), "last_event_at"),
+        (ProductEventDaily.objects.filter(live), "last_at"),
+    ):
+        for workspace_id, at in (
+            queryset.values("workspace_id")
+            .annotate(at=Max(field))
+            .values_list("workspace_id", "at")
+            .order_by()
+        ):
+            if workspace_id not in latest or at > latest[workspace_id]:
+                latest[workspace_id] = at
+    return latest

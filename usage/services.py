@@ -4,13 +4,14 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.locks import workspace_lock
 from accounts.services import workspace_activate
 from usage.idempotency import idempotency_result
 from usage.models import ProductEvent
+from usage.rollups import product_event_rollups_add
 from usage.selectors import activation_rule
 
 
@@ -22,14 +23,19 @@ def product_event_record(
     properties: dict | None = None,
     occurred_at: datetime | None = None,
 ) -> ProductEvent:
-    """Append one product event."""
-    return ProductEvent.objects.create(
-        workspace_id=workspace_id,
-        name=name,
-        user_email=user_email,
-        properties=properties or {},
-        occurred_at=occurred_at or timezone.now(),
-    )
+    """Append one product event, counted in the daily rollup in the same transaction."""
+    with transaction.atomic():
+        event = ProductEvent.objects.create(
+            workspace_id=workspace_id,
+            name=name,
+            user_email=user_email,
+            properties=properties or {},
+            occurred_at=occurred_at or timezone.now(),
+        )
+        product_event_rollups_add(
+            workspace_id=workspace_id, events=[(name, user_email, event.occurred_at)]
+        )
+    return event
 
 
 def paywall_hit_record(
@@ -58,14 +64,16 @@ def paywall_hit_record_daily(
     (UTC) day however often the page is shown, so reloading it does not inflate the signal.
 
     Race-safe: the event carries a key made of the three, unique per workspace
-    (``usage_productevent_idempotent``), and concurrent inserts of one key leave one row.
+    (``usage_productevent_idempotent``), and concurrent inserts of one key leave one row
+    (the second waits for the first, fails on the key and is let go: the rollup counts
+    only the event stored).
     """
     now = now or timezone.now()
     day = now.astimezone(UTC).date().isoformat()
     user = hashlib.sha256(user_email.lower().encode()).hexdigest()[:32]
-    ProductEvent.objects.bulk_create(
-        [
-            ProductEvent(
+    try:
+        with transaction.atomic():
+            ProductEvent.objects.create(
                 workspace_id=workspace_id,
                 name=ProductEvent.PAYWALL_HIT,
                 user_email=user_email,
@@ -73,9 +81,11 @@ def paywall_hit_record_daily(
                 occurred_at=now,
                 idempotency_key=f"{ProductEvent.PAYWALL_HIT}:{feature}:{day}:{user}",
             )
-        ],
-        ignore_conflicts=True,
-    )
+            product_event_rollups_add(
+                workspace_id=workspace_id, events=[(ProductEvent.PAYWALL_HIT, user_email, now)]
+            )
+    except IntegrityError:
+        return  # shown to this person today already
 
 
 def product_events_ingest(
@@ -122,6 +132,10 @@ def product_events_ingest(
                 )
             )
         ProductEvent.objects.bulk_create(rows)
+        product_event_rollups_add(
+            workspace_id=workspace_id,
+            events=[(row.name, row.user_email, row.occurred_at) for row in rows],
+        )
         rule = activation_rule()
         firsts = [row.occurred_at for row in rows if rule.matches_event(row.name)]
         if firsts:

@@ -27,7 +27,11 @@ from accounts.services.memberships import (
     membership_create,
     membership_remove,
 )
-from accounts.services.onboarding import onboarding_step_complete, workspace_activate
+from accounts.services.onboarding import (
+    onboarding_step_complete,
+    workspace_activate,
+    workspace_fit_set,
+)
 from accounts.services.projects import project_create, project_delete, project_rename
 from accounts.services.signup import user_sign_up
 from accounts.services.staff import StaffUserResult, staff_user_set
@@ -80,5 +84,6 @@ __all__ = [
     "workspace_create",
     "workspace_delete",
     "workspace_deletion_blocker",
+    "workspace_fit_set",
     "workspace_update",
 ]

@@ -2,10 +2,18 @@
 
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
+from accounts.errors import ApplicationError, PermissionDenied
 from accounts.models import (
+    AuditEvent,
+    Membership,
     OnboardingStep,
+    TeamSize,
+    UseCase,
+    User,
     Workspace,
 )
 from accounts.signals import onboarding_step_completed
@@ -37,3 +45,30 @@ def workspace_activate(*, workspace_id: int, now: datetime) -> bool:
             activated_at=now
         )
     )
+
+
+@transaction.atomic
+def workspace_fit_set(
+    *, workspace: Workspace, actor: User, team_size: str, use_case: str
+) -> Workspace:
+    """Record the sign-up questionnaire's answers (either may stay empty: both are
+    optional). Owners and admins only; the use case orders the onboarding checklist."""
+    membership = Membership.objects.filter(workspace=workspace, user=actor).first()
+    if membership is None or not membership.can_manage:
+        raise PermissionDenied("Only the workspace's owners and admins can answer this.")
+    if team_size not in ("", *TeamSize.values):
+        raise ApplicationError("Choose one of the team sizes offered.", field="team_size")
+    if use_case not in ("", *UseCase.values):
+        raise ApplicationError("Choose one of the uses offered.", field="use_case")
+    before = {"team_size": workspace.team_size, "use_case": workspace.use_case}
+    workspace.team_size, workspace.use_case = team_size, use_case
+    workspace.save(update_fields=["team_size", "use_case", "updated_at"])
+    audit_record(
+        action=AuditEvent.Action.WORKSPACE_CHANGED,
+        workspace=workspace,
+        actor=actor,
+        subject=workspace.slug,
+        before=before,
+        after={"team_size": team_size, "use_case": use_case},
+    )
+    return workspace

@@ -8,34 +8,14 @@ from django.db import IntegrityError, transaction
 
 from accounts.audit import audit_record
 from accounts.errors import ApplicationError, Conflict
+from accounts.free_mail import FREE_MAIL_DOMAINS
 from accounts.models import (
     AuditEvent,
     User,
 )
 
 # Mail providers whose domain says nothing about the company a person works for.
-PERSONAL_EMAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "outlook.com",
-        "hotmail.com",
-        "live.com",
-        "yahoo.com",
-        "icloud.com",
-        "me.com",
-        "proton.me",
-        "protonmail.com",
-        "aol.com",
-        "gmx.com",
-        "gmx.de",
-        "web.de",
-        "yandex.ru",
-        "mail.ru",
-        "fastmail.com",
-        "hey.com",
-    }
-)
+PERSONAL_EMAIL_DOMAINS = FREE_MAIL_DOMAINS
 
 
 def user_create(*, email: str, password: str, full_name: str = "") -> User:

@@ -26,6 +26,7 @@ from accounts.models import (
 from accounts.plan import plan_policy
 from accounts.services.memberships import membership_create
 from accounts.services.users import company_domain_from_email
+from accounts.signup_source import signup_source_clean
 
 # Slugs that would read as part of the site rather than a workspace's address.
 RESERVED_SLUGS = frozenset(
@@ -68,9 +69,11 @@ def workspace_create(
     owner: User,
     company_domain: str | None = None,
     time_zone: str = "UTC",
+    signup_source: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> Workspace:
-    """Create a workspace with ``owner`` as its first owner."""
+    """Create a workspace with ``owner`` as its first owner. ``signup_source`` keeps only
+    the known UTM and referrer keys (``accounts.signup_source.signup_source_clean``)."""
     name = name.strip()
     if not name:
         raise ApplicationError("Give the workspace a name.", field="workspace_name")
@@ -86,6 +89,7 @@ def workspace_create(
             company_domain_from_email(owner.email) if company_domain is None else company_domain
         ),
         time_zone=time_zone,
+        signup_source=signup_source_clean(signup_source or {}),
         created_by=owner,
         created_at=now,
     )

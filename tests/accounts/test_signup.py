@@ -35,7 +35,7 @@ def test_signup_creates_user_workspace_and_owner_membership_and_logs_in(client):
 
     workspace = Workspace.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == f"/w/{workspace.slug}/"
+    assert response["Location"] == f"/w/{workspace.slug}/welcome/"
     user = User.objects.get()
     assert user.email == "ada@brightlane.io"
     assert user.check_password(GOOD_PASSWORD)
@@ -45,7 +45,7 @@ def test_signup_creates_user_workspace_and_owner_membership_and_logs_in(client):
     assert workspace.time_zone == "Europe/Paris"
     assert workspace.created_by == user
     assert Membership.objects.get().role == Role.OWNER
-    onboarding = client.get(response["Location"])
+    onboarding = client.get(f"/w/{workspace.slug}/")
     assert onboarding.status_code == 200
     assert "Get started with Brightlane" in onboarding.text
 

@@ -19,6 +19,7 @@ PAGES = [
     ("anonymous", "/api/docs/"),
     ("owner", "/"),
     ("owner", "/w/{workspace}/"),
+    ("owner", "/w/{workspace}/welcome/"),
     ("owner", "/w/{workspace}/members/"),
     ("owner", "/w/{workspace}/api-keys/"),
     ("owner", "/w/{workspace}/projects/"),
