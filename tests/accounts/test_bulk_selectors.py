@@ -69,7 +69,7 @@ def test_profiles_give_fit_and_team_facts_for_every_live_workspace(django_assert
     _delete(gone)
     pk_from, pk_to = acme.pk, max(acme.pk, solo.pk, gone.pk) + 1
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         profiles = workspace_profiles(pk_from=pk_from, pk_to=pk_to, now=now)
 
     assert set(profiles) == {acme.pk, solo.pk}

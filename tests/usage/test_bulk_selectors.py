@@ -280,16 +280,24 @@ def test_paywall_spread_counts_distinct_people_and_days_not_hits(base):
     assert base["busy"].pk not in spread
 
 
-def test_last_activity_is_the_latest_usage_or_product_event(base):
-    latest = selectors.last_activity(**_range(base))
+def test_last_active_day_is_the_latest_day_with_usage_or_a_product_event(base):
+    latest = selectors.last_active_day(**_range(base), now=NOW)
 
-    assert latest[base["busy"].pk] == days_ago(0)  # the usage event at noon
+    assert latest[base["busy"].pk] == days_ago(0).date()  # the usage event at noon
     assert (
         latest[base["acme"].pk]
-        == ProductEvent.objects.filter(workspace=base["acme"]).latest("occurred_at").occurred_at
+        == ProductEvent.objects.filter(workspace=base["acme"])
+        .latest("occurred_at")
+        .occurred_at.date()
     )
     assert base["idle"].pk not in latest
     assert base["gone"].pk not in latest
+
+
+def test_last_active_day_as_of_a_past_day_ignores_what_came_later(base):
+    latest = selectors.last_active_day(**_range(base), now=days_ago(1))
+
+    assert latest[base["busy"].pk] < days_ago(0).date()
 
 
 def test_every_selector_takes_the_same_queries_for_one_workspace_as_for_many(
@@ -305,7 +313,7 @@ def test_every_selector_takes_the_same_queries_for_one_workspace_as_for_many(
         (1, lambda r: selectors.product_event_rollup(**r, since=since, until=until, daily_cap=3)),
         (1, lambda r: selectors.active_people(**r, now=NOW)),
         (2, lambda r: selectors.paywall_spread(**r, now=NOW)),
-        (2, lambda r: selectors.last_activity(**r)),
+        (2, lambda r: selectors.last_active_day(**r, now=NOW)),
     ]
     for queries, call in calls:
         for pk_range in (one, many):
