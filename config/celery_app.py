@@ -45,6 +45,6 @@ app.conf.beat_schedule: dict[str, dict] = {
     # Score every workspace and open, expire and close leads (chunks fan out to workers).
     "pql-score": {
         "task": "pql.tasks.score_pqls",
-        "schedule": settings.HANDOFF_PQL_SCORING_EVERY_MINUTES * 60.0,
+        "schedule": 60.0 * int(os.environ.get("HANDOFF_PQL_SCORING_EVERY_MINUTES", "60")),
     },
 }
