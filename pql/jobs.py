@@ -140,9 +140,7 @@ def chunk_score(*, run_id: int, chunk: int, pk_from: int, pk_to: int) -> bool:
         if run.status != ScoringRun.Status.RUNNING:
             return False
         if pk_from < pk_to:
-            results, mrr = chunk_results(
-                pk_from=pk_from, pk_to=pk_to, now=run.now, model=run.model
-            )
+            results, mrr = chunk_results(pk_from=pk_from, pk_to=pk_to, now=run.now, model=run.model)
             scores_upsert(results=results, run=run, now=run.now)
             leads_close_upgraded(mrr=mrr, now=run.now)
             leads_sync(results=results, mrr=mrr, now=run.now, model=run.model)
