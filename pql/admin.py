@@ -138,6 +138,16 @@ class ScoreAdmin(ReadOnlyAdmin):
         "model",
         "computed_at",
     ]
+    fields = [
+        "workspace",
+        "model",
+        "fit",
+        "engagement",
+        "is_pql",
+        "lead_type",
+        "computed_at",
+        "explanation",
+    ]
     readonly_fields = ["explanation"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Score]:
@@ -155,7 +165,7 @@ class ScoreAdmin(ReadOnlyAdmin):
     def explanation(self, score: Score) -> str:
         return format_html_join(
             "\n",
-            "<div>{} · {}: {} point(s) — {}</div>",
+            "<div>{} · {}: {} points — {}</div>",
             (
                 (c["group"], c["signal"].replace("_", " "), c["points"], c["text"])
                 for c in score.components

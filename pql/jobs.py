@@ -66,7 +66,7 @@ def workspace_signals(*, pk_from: int, pk_to: int, now: datetime, daily_cap: int
     people_before = usage_selectors.active_people(**window, now=now - timedelta(days=7))
     paywall = usage_selectors.paywall_spread(**window, now=now)
     last_day = usage_selectors.last_active_day(**window, now=now)
-    names = {key: metric.name for key, metric in usage_selectors.metric_definitions().items()}
+    names = {key: _amount_words(m) for key, m in usage_selectors.metric_definitions().items()}
     today = now.astimezone(UTC).date()
 
     signals = {}
@@ -109,6 +109,15 @@ def workspace_signals(*, pk_from: int, pk_to: int, now: datetime, daily_cap: int
             days_since_last_activity=None if last is None else (today - last).days,
         )
     return ChunkInputs(signals=signals, plans=plans)
+
+
+def _amount_words(metric) -> str:
+    """What an amount of the metric is called after a number: "10,000 API calls", "3
+    projects", "500 MB of storage"."""
+    name, unit = metric.name, metric.unit
+    if unit.lower() in name.lower():
+        return name if name[:2].isupper() else name[:1].lower() + name[1:]
+    return f"{unit} of {name.lower()}"
 
 
 def _team_size(answer: str) -> int | None:
