@@ -11,6 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as accounts_services
+from billing.entitlements import workspace_entitlements
+from billing.limits import upgrade_url_for
 from tests.factories import UserFactory, WorkspaceFactory, add_member
 from usage import selectors
 from usage.current import usage_current
@@ -55,6 +57,8 @@ def usage(workspace, metric: str, quantity: int, at, key: str) -> None:
     usage_events_ingest(
         workspace=workspace,
         events=[UsageEventIn(0, Metric.objects.get(key=metric), quantity, key, at)],
+        limits=workspace_entitlements(workspace_id=workspace.pk, now=NOW),
+        upgrade_url=upgrade_url_for(workspace),
         now=NOW,
     )
 
