@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.ingestion
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.webhooks
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.pql
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -156,15 +156,33 @@ class EffectiveLimits:
     limits: Mapping[str, int | None]
 
 
-def workspace_limits(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, EffectiveLimits]:
+def workspace_limits(
+    *, pk_from: int, pk_to: int, now: datetime, paid_from_ledger: bool = False
+) -> dict[int, EffectiveLimits]:
     """Every live (not deleted) workspace with a primary key in ``[pk_from, pk_to)``: its
     plan, whether it pays, its MRR (``Subscription.mrr_cents``, kept by the revenue ledger)
     and its effective limits after seats paid, live overrides and the past-due grace
     period. Three queries whatever the number of workspaces (workspaces with their
     subscriptions, live overrides, the grace period setting) plus the cached catalog; the
     rule is ``billing.entitlements.entitlements_resolve``, the one ``workspace_entitlements``
-    applies to a single workspace."""
+    applies to a single workspace.
+
+    The subscription mirror holds today's plan. With ``paid_from_ledger`` (a replay of a past
+    ``now``), a workspace whose revenue ledger shows no MRR at ``now`` is answered as it was
+    then: on the free plan, not paying (one more query). Plans set by hand have no ledger
+    and stay as they are."""
     plans = catalog()
+    if paid_from_ledger:
+        paid_then = set(
+            RevenueMovement.objects.filter(
+                workspace_id__gte=pk_from, workspace_id__lt=pk_to, occurred_at__lte=now
+            )
+            .values("workspace_id")
+            .annotate(mrr=Sum("mrr_delta_cents"))
+            .filter(mrr__gt=0)
+            .values_list("workspace_id", flat=True)
+            .order_by()
+        )
     workspaces = (
         Workspace.objects.filter(pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True)
         .select_related("subscription__price")
@@ -194,6 +212,9 @@ def workspace_limits(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, Ef
     result = {}
     for workspace in workspaces:
         subscription = getattr(workspace, "subscription", None)
+        paid_later = paid_from_ledger and subscription and subscription.is_paid
+        if paid_later and workspace.pk not in paid_then:
+            subscription = None  # it started paying after ``now``: free then
         status = subscription.status if subscription else Subscription.Status.ACTIVE
         resolved = subscription_entitlements_resolve(
             catalog=plans,
@@ -214,6 +235,26 @@ def workspace_limits(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, Ef
             limits={metric: spec.limit for metric, spec in resolved.limits.items()},
         )
     return result
+
+
+def mrr_increases(*, pk_from: int, pk_to: int, since: datetime, until: datetime) -> dict[int, int]:
+    """Per workspace with a primary key in ``[pk_from, pk_to)``, the MRR added in
+    ``[since, until)`` (integer cents, any currency): the sum of the ledger's movements that
+    raised it (new, expansion, reactivation), read by when they happened. Workspaces whose
+    MRR did not rise then are absent. One query (the backtest reads what followed a day)."""
+    return dict(
+        RevenueMovement.objects.filter(
+            workspace_id__gte=pk_from,
+            workspace_id__lt=pk_to,
+            occurred_at__gte=since,
+            occurred_at__lt=until,
+            mrr_delta_cents__gt=0,
+        )
+        .values("workspace_id")
+        .annotate(added=Sum("mrr_delta_cents"))
+        .values_list("workspace_id", "added")
+        .order_by()
+    )
 
 
 # Reads for the billing pages --------------------------------------------------------------

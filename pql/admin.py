@@ -7,15 +7,22 @@ version shown stays as it was. A draft is edited in place and published with the
 "Publish" action, which retires the version published until then.
 """
 
+from datetime import date, timedelta
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html_join
 
 from accounts.errors import ApplicationError
 
 # Scores, leads and runs are written by the scoring job and the lead services only.
 from billing.admin.stripe import ReadOnlyAdmin
+from pql.backtest import backtest_run, percent, times
 from pql.models import Lead, LeadActivity, Score, ScoringModel, ScoringRun, Signal
 from pql.selectors import scores_with_trend, top_reasons, trend_words
 from pql.services import scoring_model_next_version, scoring_model_publish
@@ -46,6 +53,56 @@ class ScoringModelAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "status", "published_at", "created_by", "derived_from"]
     inlines = [SignalInline]
     actions = ["publish"]
+    change_form_template = "admin/pql/scoringmodel/change_form.html"
+
+    def get_urls(self):
+        backtest = path(
+            "<int:object_id>/backtest/",
+            self.admin_site.admin_view(self.backtest_view),
+            name="pql_scoringmodel_backtest",
+        )
+        return [backtest, *super().get_urls()]
+
+    def backtest_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The version replayed over past days (GET: from, to, step, horizon), read-only."""
+        model = ScoringModel.objects.filter(pk=object_id).first()
+        if model is None:
+            raise Http404("No such scoring model.")
+        if not self.has_view_permission(request, model):
+            raise PermissionDenied
+        values, error = _backtest_options(request.GET)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": model,
+            "title": f"Backtest of {model}",
+            "options": values,
+            "error": error,
+            "change_url": reverse("admin:pql_scoringmodel_change", args=[model.pk]),
+        }
+        if error is None:
+            result = backtest_run(model=model, **values)
+            context["result"] = result
+            context["rows"] = [
+                {
+                    "label": row.label,
+                    "baseline": row is result.baseline,
+                    "flagged": row.flagged,
+                    "converted": row.flagged_converted,
+                    "precision": percent(row.precision),
+                    "recall": percent(row.recall),
+                    "lift": times(row.lift),
+                    "below": percent(row.rate_below),
+                }
+                for row in (*result.rows, result.baseline)
+            ]
+            context["base_rate"] = percent(result.base_rate)
+        return TemplateResponse(
+            request,
+            "admin/pql/scoringmodel/backtest.html",
+            context,
+            status=400 if error else 200,
+        )
 
     def get_fieldsets(self, request: HttpRequest, obj: ScoringModel | None = None):
         description = None
@@ -219,3 +276,42 @@ class ScoringRunAdmin(ReadOnlyAdmin):
     @admin.display(description="Chunks done")
     def chunks(self, run: ScoringRun) -> str:
         return f"{run.chunks_done} of {run.chunk_count}"
+
+
+def _backtest_options(query) -> tuple[dict, str | None]:
+    """The backtest's options from the query string, with defaults (the 90 days before the
+    horizon, every 7 days, a 30-day horizon), and the first problem found, named."""
+    values: dict = {}
+    for name, default, low in (("step_days", 7, 1), ("horizon_days", 30, 1)):
+        raw = query.get(name, "") or str(default)
+        if not raw.isdigit() or int(raw) < low or int(raw) > 365:
+            return _with_dates(values, query), f"{name}: a whole number from {low} to 365."
+        values[name] = int(raw)
+    values = _with_dates(values, query)
+    for name in ("start", "end"):
+        if values[name] is None:
+            return values, f"{name}: “{query.get(name)}” is not a date (YYYY-MM-DD)."
+    if values["start"] > values["end"]:
+        return values, "start: the first day is after the last."
+    if (values["end"] - values["start"]).days > 730:
+        return values, "start: replay at most two years."
+    return values, None
+
+
+def _with_dates(values: dict, query) -> dict:
+    end_default = timezone.now().date() - timedelta(days=values.get("horizon_days", 30))
+    result = dict(values)
+    for name, default in (("end", end_default), ("start", None)):
+        raw = query.get(name, "")
+        if not raw:
+            result[name] = default
+            continue
+        try:
+            result[name] = date.fromisoformat(raw)
+        except ValueError:
+            result[name] = None
+    if not query.get("start") and result["end"] is not None:
+        result["start"] = result["end"] - timedelta(days=90)
+    result.setdefault("step_days", 7)
+    result.setdefault("horizon_days", 30)
+    return result

@@ -55,12 +55,16 @@ class ChunkInputs:
     plans: dict[int, EffectiveLimits]
 
 
-def workspace_signals(*, pk_from: int, pk_to: int, now: datetime, daily_cap: int) -> ChunkInputs:
+def workspace_signals(
+    *, pk_from: int, pk_to: int, now: datetime, daily_cap: int, replay: bool = False
+) -> ChunkInputs:
     """The scoring inputs of every live workspace with a pk in ``[pk_from, pk_to)``, as of
-    ``now``, from the selectors of accounts, usage and billing (a fixed number of queries)."""
+    ``now``, from the selectors of accounts, usage and billing (a fixed number of queries).
+    ``replay`` (a backtest of a past ``now``): whether a workspace paid then is read from the
+    revenue ledger rather than today's subscription."""
     window = {"pk_from": pk_from, "pk_to": pk_to}
     profiles = accounts_selectors.workspace_profiles(**window, now=now, daily_cap=daily_cap)
-    plans = billing_selectors.workspace_limits(**window, now=now)
+    plans = billing_selectors.workspace_limits(**window, now=now, paid_from_ledger=replay)
     usage = usage_selectors.usage_period_totals(**window, now=now)
     people = usage_selectors.active_people(**window, now=now)
     people_before = usage_selectors.active_people(**window, now=now - timedelta(days=7))
