@@ -1,0 +1,81 @@
+"""Writes of the pql app.
+
+``lifecycle``: scoring model versions, scoring runs, scores and their history, and the lead
+lifecycle the scoring job drives (open, expire, close as won). ``queue``: what sales reps and
+managers do with leads (claim, assign, release, status, contacts, notes, snooze, bulk), and
+the first-contact SLA.
+"""
+
+from pql.services.lifecycle import (
+    BATCH_SIZE,
+    DEFAULT_CURRENCY,
+    LeadsSynced,
+    lead_close_won,
+    leads_close_upgraded,
+    leads_sync,
+    score_history_prune,
+    scores_upsert,
+    scoring_model_new_version,
+    scoring_model_next_version,
+    scoring_model_publish,
+    scoring_model_published,
+    scoring_run_chunk_done,
+    scoring_run_start,
+    scoring_runs_abandon,
+)
+from pql.services.queue import (
+    CONTACT_CHANNELS,
+    NEXT_STATUSES,
+    LeadNotFound,
+    is_manager,
+    lead_assign,
+    lead_claim,
+    lead_contact_log,
+    lead_note_add,
+    lead_release,
+    lead_snooze,
+    lead_status_change,
+    leads_bulk_assign,
+    leads_bulk_status,
+    leads_sla_check,
+    queue_settings,
+    round_robin_reps,
+    sla_due,
+    working_hours,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "CONTACT_CHANNELS",
+    "DEFAULT_CURRENCY",
+    "NEXT_STATUSES",
+    "LeadNotFound",
+    "LeadsSynced",
+    "is_manager",
+    "lead_assign",
+    "lead_claim",
+    "lead_close_won",
+    "lead_contact_log",
+    "lead_note_add",
+    "lead_release",
+    "lead_snooze",
+    "lead_status_change",
+    "leads_bulk_assign",
+    "leads_bulk_status",
+    "leads_close_upgraded",
+    "leads_sla_check",
+    "leads_sync",
+    "queue_settings",
+    "round_robin_reps",
+    "score_history_prune",
+    "scores_upsert",
+    "scoring_model_new_version",
+    "scoring_model_next_version",
+    "scoring_model_publish",
+    "scoring_model_published",
+    "scoring_run_chunk_done",
+    "scoring_run_start",
+    "scoring_runs_abandon",
+    "sla_due",
+    "working_hours",
+]
