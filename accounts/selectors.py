@@ -376,3 +376,17 @@ def workspaces_seats_used(*, workspace_ids: Collection[int], now: datetime) -> d
         ):
             seats[workspace_id] += n
     return seats
+
+
+def group_members(*, group: str) -> QuerySet[User]:
+    """The active users in a staff group (by its name), by e-mail."""
+    return User.objects.filter(is_active=True, groups__name=group).order_by("email").distinct()
+
+
+def workspace_invitations(*, workspace_id: int, limit: int = 50) -> list[Invitation]:
+    """The workspace's invitations, newest first (open, accepted, revoked or expired)."""
+    return list(
+        Invitation.objects.filter(workspace_id=workspace_id)
+        .select_related("invited_by")
+        .order_by("-sent_at", "-id")[:limit]
+    )

@@ -26,6 +26,7 @@ from billing.entitlements import (
 )
 from billing.models import (
     BillingSettings,
+    Cancellation,
     Enforcement,
     Feature,
     Invoice,
@@ -682,3 +683,13 @@ def workspace_plan_facts(*, workspace_ids: Collection[int]) -> dict[int, PlanFac
 def workspaces_on_plan(*, plan_code: str) -> QuerySet:
     """The ids of the workspaces on a plan, as a subquery for other apps' filters."""
     return Subscription.objects.filter(plan__code=plan_code).values("workspace_id")
+
+
+def workspace_cancellations(*, workspace_id: int) -> QuerySet:
+    """The workspace's cancellations with their reasons, newest first."""
+    return Cancellation.objects.filter(workspace_id=workspace_id).order_by("-requested_at", "-id")
+
+
+def plan_choices() -> list[tuple[str, str]]:
+    """(code, name) of every plan in the catalog, by tier, for filters (cached catalog)."""
+    return [(plan.code, plan.name) for plan in sorted(catalog().plans, key=lambda p: p.tier_rank)]

@@ -6,15 +6,29 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
 from accounts.errors import ApplicationError
+from accounts.roles import SALES
 from billing import selectors as billing_selectors
 from billing.selectors import PlanFacts
-from pql.models import OPEN_LEAD_STATUSES, Lead, LeadStatus, LeadType, Score, ScoreSnapshot
+from pql.models import (
+    OPEN_LEAD_STATUSES,
+    Lead,
+    LeadActivity,
+    LeadStatus,
+    LeadType,
+    QueueSettings,
+    SalesRep,
+    SavedView,
+    Score,
+    ScoreSnapshot,
+)
 from pql.scoring import SIGNALS
+from pql.services.queue import LeadNotFound
+from usage import selectors as usage_selectors
 
 TREND_DAYS = 7
 
@@ -307,3 +321,166 @@ def sla_state(lead: Lead, *, now: datetime) -> str:
     if lead.sla_due_at <= now:
         return "breached"
     return "at_risk" if lead.sla_warned_at is not None else "due"
+
+
+# The queue's people, saved views and SLA attainment --------------------------------------------
+
+
+def sales_reps():
+    """The reps a lead can be assigned to: active members of the Sales group, by e-mail."""
+    return accounts_selectors.group_members(group=SALES)
+
+
+def saved_views(*, owner) -> QuerySet[SavedView]:
+    """A rep's own saved views, by name."""
+    return SavedView.objects.filter(owner=owner).order_by("name", "id")
+
+
+@dataclass(frozen=True)
+class Attainment:
+    owner_id: int
+    email: str
+    due: int  # leads whose first-contact time has come (contacted, or due by now)
+    met: int  # of those, contacted before they were due
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.met / self.due) if self.due else None
+
+
+def sla_attainment(*, days: int = 30, now: datetime | None = None) -> list[Attainment]:
+    """Per rep, the share of their leads opened in the last ``days`` days that were contacted
+    before their due time (leads not yet due and not contacted do not count). One query."""
+    now = now or timezone.now()
+    rows = (
+        Lead.objects.filter(owner__isnull=False, opened_at__gte=now - timedelta(days=days))
+        .filter(Q(first_contact_at__isnull=False) | Q(sla_due_at__lte=now))
+        .values("owner_id", "owner__email")
+        .annotate(
+            due=Count("id"),
+            met=Count("id", filter=Q(first_contact_at__lte=F("sla_due_at"))),
+        )
+        .order_by("owner__email")
+    )
+    return [
+        Attainment(owner_id=r["owner_id"], email=r["owner__email"], due=r["due"], met=r["met"])
+        for r in rows
+    ]
+
+
+# The lead page ---------------------------------------------------------------------------------
+
+
+def lead_get(*, lead_id: int) -> Lead:
+    """A lead with its workspace and owner; ``LeadNotFound`` (404) when there is none."""
+    lead = Lead.objects.select_related("workspace", "owner").filter(pk=lead_id).first()
+    if lead is None:
+        raise LeadNotFound(f"There is no lead {lead_id}.")
+    return lead
+
+
+def lead_timeline(*, lead: Lead) -> list[LeadActivity]:
+    """The lead's timeline with who did each thing, newest first."""
+    return list(lead.activities.select_related("actor").order_by("-at", "-id"))
+
+
+@dataclass(frozen=True)
+class MetricUsage:
+    key: str
+    name: str
+    unit: str
+    used: int
+    limit: int | None
+    status: str
+    percent: int | None
+    history: list[tuple[date, int]]  # the last 30 days, metered metrics only
+
+
+@dataclass(frozen=True)
+class LeadStory:
+    """The account behind a lead, as the lead page tells it."""
+
+    workspace: object
+    members: list
+    invitations: list
+    usage: list[MetricUsage]
+    paywall_hits: list
+    plan: PlanFacts | None
+    billing_events: list  # the workspace's subscription audit events, newest first
+    movements: list
+    cancellations: list
+    score: Score | None
+    history: list[HistoryPoint]
+    timeline: list[LeadActivity]
+
+
+BILLING_ACTIONS = (
+    "subscription.plan_changed",
+    "subscription.changed",
+    "subscription.cancel_requested",
+    "subscription.resumed",
+)
+STORY_DAYS = 30
+
+
+def lead_story(*, lead: Lead, now: datetime | None = None) -> LeadStory:
+    """Everything the lead page shows about its workspace, read through each app's
+    selectors; the number of queries does not depend on how much there is."""
+    now = now or timezone.now()
+    workspace = lead.workspace
+    wid = workspace.pk
+    summary = billing_selectors.entitlements_summary(workspace=workspace)
+    metrics = usage_selectors.metric_definitions()
+    usage = []
+    for key, row in summary["limits"].items():
+        metric = metrics.get(key)
+        limit = row["limit"]
+        metered = metric is not None and metric.is_metered
+        usage.append(
+            MetricUsage(
+                key=key,
+                name=metric.name if metric else key,
+                unit=metric.unit if metric else "",
+                used=row["used"],
+                limit=limit,
+                status=row["status"],
+                percent=min(100, round(100 * row["used"] / limit)) if limit else None,
+                history=(
+                    usage_selectors.daily_history(
+                        workspace_id=wid, metric=key, days=STORY_DAYS, today=now.date()
+                    )
+                    if metered
+                    else []
+                ),
+            )
+        )
+    usage.sort(key=lambda m: (not m.history, m.name))
+    return LeadStory(
+        workspace=workspace,
+        members=list(accounts_selectors.workspace_members(workspace=workspace).order_by("id")),
+        invitations=accounts_selectors.workspace_invitations(workspace_id=wid),
+        usage=usage,
+        paywall_hits=usage_selectors.workspace_paywall_hits(workspace_id=wid, now=now),
+        plan=billing_selectors.workspace_plan_facts(workspace_ids=[wid]).get(wid),
+        billing_events=list(
+            accounts_selectors.workspace_audit_events(workspace=workspace).filter(
+                action__in=BILLING_ACTIONS
+            )[:50]
+        ),
+        movements=list(billing_selectors.workspace_revenue_movements(workspace_id=wid)),
+        cancellations=list(billing_selectors.workspace_cancellations(workspace_id=wid)),
+        score=Score.objects.filter(workspace_id=wid).first(),
+        history=score_history(workspace_id=wid, days=90, now=now),
+        timeline=lead_timeline(lead=lead),
+    )
+
+
+def queue_settings_read() -> QueueSettings:
+    """The queue's settings (the defaults, unsaved, if the row is missing: a read never
+    writes)."""
+    return QueueSettings.objects.filter(pk=1).first() or QueueSettings(pk=1)
+
+
+def sales_rep_settings(*, user_ids: list[int]) -> dict[int, SalesRep]:
+    """The reps' round-robin settings by user id (reps without a row are absent)."""
+    return {rep.user_id: rep for rep in SalesRep.objects.filter(user_id__in=user_ids)}

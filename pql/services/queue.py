@@ -10,7 +10,8 @@ lost or disqualified with a reason; a closed (or expired) lead does not move aga
 """
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -28,6 +29,7 @@ from pql.models import (
     LeadStatus,
     QueueSettings,
     SalesRep,
+    SavedView,
 )
 from pql.sla import WorkingHours, working_hours_add
 
@@ -435,3 +437,101 @@ def leads_sla_check(*, now: datetime | None = None) -> tuple[int, int]:
         _notify_after_commit(lead.pk, AT_RISK)
     Lead.objects.bulk_update(at_risk, ["sla_warned_at"])
     return len(at_risk), len(breached)
+
+
+# Saved views, reps and settings ----------------------------------------------------------------
+
+SAVED_VIEWS_MAX = 50
+
+
+@transaction.atomic
+def saved_view_create(*, owner: User, name: str, query: str) -> SavedView:
+    """Save the queue's query string under a name for its rep (a name used again replaces
+    that view's query). The page marker is left out: a view starts at its first page."""
+    _require_rep(owner)
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("Name the view.", field="name")
+    if len(name) > 80:
+        raise ApplicationError("Keep the name to 80 characters or fewer.", field="name")
+    pairs = [(k, v) for k, v in parse_qsl(query or "", keep_blank_values=False) if k != "after"]
+    query = urlencode(pairs)
+    if len(query) > 1000:
+        raise ApplicationError("This view's filters are too long to save.", field="query")
+    existing = SavedView.objects.select_for_update().filter(owner=owner, name=name).first()
+    if existing is not None:
+        existing.query = query
+        existing.save(update_fields=["query"])
+        return existing
+    if SavedView.objects.filter(owner=owner).count() >= SAVED_VIEWS_MAX:
+        raise Conflict(f"Keep {SAVED_VIEWS_MAX} saved views at the most: delete one first.")
+    return SavedView.objects.create(owner=owner, name=name, query=query)
+
+
+@transaction.atomic
+def saved_view_delete(*, view_id: int, owner: User) -> None:
+    """Delete one of the rep's own saved views (another rep's is not found)."""
+    _require_rep(owner)
+    deleted, _ = SavedView.objects.filter(pk=view_id, owner=owner).delete()
+    if not deleted:
+        raise LeadNotFound("There is no such saved view of yours.")
+
+
+def _require_manager(actor: User) -> None:
+    _require_rep(actor)
+    if not is_manager(actor):
+        raise PermissionDenied("Only sales managers set up the queue.")
+
+
+@transaction.atomic
+def queue_settings_update(
+    *,
+    actor: User,
+    sla_hours: int,
+    work_days: Iterable[int],
+    day_starts: time,
+    day_ends: time,
+    time_zone: str,
+    at_risk_hours: int,
+    round_robin: bool,
+) -> QueueSettings:
+    """A manager changes how the queue runs. Due times of open leads stay as they were
+    computed when they opened."""
+    _require_manager(actor)
+    days = sorted({int(day) for day in work_days})
+    if not days or any(not 0 <= day <= 6 for day in days):
+        raise ApplicationError("Choose at least one working day.", field="work_days")
+    if day_starts >= day_ends:
+        raise ApplicationError("The working day must end after it starts.", field="day_ends")
+    if not 1 <= sla_hours <= 1000:
+        raise ApplicationError("The SLA is 1 to 1,000 working hours.", field="sla_hours")
+    if at_risk_hours >= sla_hours:
+        raise ApplicationError(
+            "A lead is at risk for fewer hours than the whole SLA.", field="at_risk_hours"
+        )
+    try:
+        ZoneInfo(time_zone)
+    except (ValueError, KeyError):
+        raise ApplicationError(f"“{time_zone}” is not a time zone.", field="time_zone") from None
+    settings = QueueSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    settings.sla_hours, settings.work_days = sla_hours, days
+    settings.day_starts, settings.day_ends = day_starts, day_ends
+    settings.time_zone, settings.at_risk_hours = time_zone, at_risk_hours
+    settings.round_robin = round_robin
+    settings.full_clean()
+    settings.save()
+    return settings
+
+
+@transaction.atomic
+def sales_rep_set(*, actor: User, user: User, available: bool, capacity: int) -> SalesRep:
+    """A manager sets whether a rep takes round-robin leads, and how many at most."""
+    _require_manager(actor)
+    if not user.is_active or not user.groups.filter(name=SALES).exists():
+        raise ApplicationError(f"{user.email} is not in the Sales group.", field="user")
+    if not 0 <= capacity <= 1000:
+        raise ApplicationError("Capacity is 0 to 1,000 open leads.", field="capacity")
+    rep, _ = SalesRep.objects.update_or_create(
+        user=user, defaults={"available": available, "capacity": capacity}
+    )
+    return rep
