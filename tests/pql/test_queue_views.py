@@ -85,7 +85,9 @@ def test_only_sales_staff_reach_the_queue_and_only_managers_its_manager_pages(
         assert response.status_code == 403
         assert "Not allowed" in response.text
     else:
-        assert response.status_code not in (302, 403, 404, 405, 500), response.status_code
+        # In: the page, a refusal of the (empty) request itself, or the redirect after it.
+        assert response.status_code in (200, 302, 400, 409), response.status_code
+        assert not response.get("Location", "").startswith(reverse("login"))
 
 
 def test_a_get_to_an_action_is_not_allowed_and_changes_nothing(client, rep, lead):
@@ -116,7 +118,8 @@ def test_the_queue_shows_each_lead_with_its_facts(client, rep):
     assert response.status_code == 200
     text = response.text
     assert "Northwind" in text
-    assert "81" in text and "64" in text
+    assert "81" in text
+    assert "64" in text
     assert "uses 92% of 10,000 API calls" in text
     assert "Free" in text  # the plan
     assert "$0" in text  # MRR, formatted
@@ -451,7 +454,8 @@ def test_a_rep_saves_lists_and_deletes_their_own_views_only(client, rep, rep2):
 
     assert response.status_code == 302
     assert view.query == "score_min=80&owner=mine"  # without the page marker
-    assert ">Hot</a>" in mine and ">Hot</a>" not in theirs
+    assert ">Hot</a>" in mine
+    assert ">Hot</a>" not in theirs
     assert stolen.status_code == 404
     assert client.post(f"/sales/views/{view.pk}/delete/").status_code == 302
     assert not SavedView.objects.exists()
@@ -488,7 +492,8 @@ def test_a_manager_sets_the_sla_and_the_reps(client, manager, rep):
         },
     )
 
-    assert page.status_code == 200 and "rep@handoff.test" in page.text
+    assert page.status_code == 200
+    assert "rep@handoff.test" in page.text
     assert saved.status_code == reps.status_code == 302
     settings = QueueSettings.objects.get()
     assert (settings.sla_hours, settings.work_days, settings.time_zone) == (
