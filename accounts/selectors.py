@@ -3,6 +3,7 @@ starts from ``workspace_membership_get`` (a user) or an authenticated API key, a
 what it shows through the workspace it got back, so anything of another workspace is a 404.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -359,3 +360,33 @@ def workspace_profiles(
             invitations_accepted_30d=invited.get("accepted", 0),
         )
     return profiles
+
+
+def workspaces_seats_used(*, workspace_ids: Collection[int], now: datetime) -> dict[int, int]:
+    """Members plus pending invitations of a page of workspaces (two queries), as
+    ``workspace_seats_used`` counts them one at a time."""
+    ids = list(workspace_ids)
+    seats = dict.fromkeys(ids, 0)
+    pending = Invitation.objects.filter(
+        workspace_id__in=ids, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    )
+    for queryset in (Membership.objects.filter(workspace_id__in=ids), pending):
+        for workspace_id, n in (
+            queryset.values("workspace_id").annotate(n=Count("id")).values_list("workspace_id", "n")
+        ):
+            seats[workspace_id] += n
+    return seats
+
+
+def group_members(*, group: str) -> QuerySet[User]:
+    """The active users in a staff group (by its name), by e-mail."""
+    return User.objects.filter(is_active=True, groups__name=group).order_by("email").distinct()
+
+
+def workspace_invitations(*, workspace_id: int, limit: int = 50) -> list[Invitation]:
+    """The workspace's invitations, newest first (open, accepted, revoked or expired)."""
+    return list(
+        Invitation.objects.filter(workspace_id=workspace_id)
+        .select_related("invited_by")
+        .order_by("-sent_at", "-id")[:limit]
+    )

@@ -3,7 +3,7 @@ who billing mail goes to, whether a catalog price can be sold by the gateway in 
 default free plan, whether a subscription is ending, the one-seat-more offer, and the impact
 of a plan-limit change that the admin previews before saving it."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
@@ -26,6 +26,7 @@ from billing.entitlements import (
 )
 from billing.models import (
     BillingSettings,
+    Cancellation,
     Enforcement,
     Feature,
     Invoice,
@@ -664,3 +665,64 @@ def workspace_deletion_blocker(*, workspace: Workspace) -> str | None:
             "you can delete the workspace."
         )
     return None
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    """What a workspace is on and pays, and what the next plan up would bring (for sales)."""
+
+    workspace_id: int
+    plan_code: str
+    plan_name: str
+    is_paid: bool
+    seats_paid: int
+    mrr_cents: int
+    currency: str
+    next_plan_name: str | None  # the next offered plan up the tiers; None at the top
+    next_plan_mrr_cents: int | None  # its monthly price for the seats paid (at least one)
+
+
+def workspace_plan_facts(*, workspace_ids: Collection[int]) -> dict[int, PlanFacts]:
+    """Plan facts of a page of workspaces (one query, plus the cached catalog)."""
+    plans = catalog()
+    by_id = {plan.id: plan for plan in plans.plans}
+    offered = plans.offered
+    facts = {}
+    for subscription in Subscription.objects.filter(workspace_id__in=list(workspace_ids)):
+        plan = by_id[subscription.plan_id]
+        seats = max(subscription.seats or 0, 1)
+        upper = next(
+            (p for p in offered if p.tier_rank > plan.tier_rank and not p.contact_sales), None
+        )
+        monthly = upper.price_for(Price.Interval.MONTH) if upper else None
+        next_mrr = None
+        if monthly is not None:
+            per_seat = monthly.scheme == Price.Scheme.PER_SEAT
+            next_mrr = monthly.amount_cents * (seats if per_seat else 1)
+        facts[subscription.workspace_id] = PlanFacts(
+            workspace_id=subscription.workspace_id,
+            plan_code=plan.code,
+            plan_name=plan.name,
+            is_paid=subscription.is_paid,
+            seats_paid=subscription.seats or 0,
+            mrr_cents=subscription.mrr_cents,
+            currency=subscription.currency,
+            next_plan_name=upper.name if upper else None,
+            next_plan_mrr_cents=next_mrr,
+        )
+    return facts
+
+
+def workspaces_on_plan(*, plan_code: str) -> QuerySet:
+    """The ids of the workspaces on a plan, as a subquery for other apps' filters."""
+    return Subscription.objects.filter(plan__code=plan_code).values("workspace_id")
+
+
+def workspace_cancellations(*, workspace_id: int) -> QuerySet:
+    """The workspace's cancellations with their reasons, newest first."""
+    return Cancellation.objects.filter(workspace_id=workspace_id).order_by("-requested_at", "-id")
+
+
+def plan_choices() -> list[tuple[str, str]]:
+    """(code, name) of every plan in the catalog, by tier, for filters (cached catalog)."""
+    return [(plan.code, plan.name) for plan in sorted(catalog().plans, key=lambda p: p.tier_rank)]

@@ -132,7 +132,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
                 "Counting activity",
                 {"fields": ["daily_activity_cap", "decay_after_days", "decay_half_life_days"]},
             ),
-            ("Leads", {"fields": ["sla_hours", "expire_below_days", "expire_inactive_days"]}),
+            ("Leads", {"fields": ["expire_below_days", "expire_inactive_days"]}),
         ]
 
     def has_delete_permission(self, request: HttpRequest, obj: ScoringModel | None = None):

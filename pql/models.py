@@ -1,6 +1,8 @@
 """Scoring models (versioned signals and the PQL rule), scores with their explanation and
-history, leads (one open lead per workspace) with their timeline, and scoring runs."""
+history, leads (one open lead per workspace) with their timeline, scoring runs, and the
+sales queue's reps, saved views and settings."""
 
+from datetime import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -9,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import TimeStampedModel
+from accounts.models import TimeStampedModel, validate_time_zone
 from pql import scoring
 
 PERCENT = [MinValueValidator(0), MaxValueValidator(100)]
@@ -86,11 +88,6 @@ class ScoringModel(TimeStampedModel):
         default=21,
         validators=[MinValueValidator(1)],
         help_text="An open lead expires once its workspace has been idle this many days.",
-    )
-    sla_hours = models.PositiveSmallIntegerField(
-        default=24,
-        validators=[MinValueValidator(1)],
-        help_text="A new lead should be worked within this many hours.",
     )
 
     class Meta:
@@ -390,6 +387,9 @@ class Lead(models.Model):
     fit_at_open = models.PositiveSmallIntegerField()
     engagement_at_open = models.PositiveSmallIntegerField()
     top_reasons = models.JSONField(default=list, help_text="The top components at opening.")
+    # The signal keys of ``top_reasons`` between commas (",usage_share,seats_share,"): the
+    # queue filters on them the same way on PostgreSQL and SQLite.
+    reason_signals = models.CharField(max_length=300, blank=True, editable=False)
     opened_at = models.DateTimeField()
     sla_due_at = models.DateTimeField()
     owner = models.ForeignKey(
@@ -405,9 +405,23 @@ class Lead(models.Model):
     mrr_at_open_cents = models.BigIntegerField(default=0)
     mrr_change_cents = models.BigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, default="usd")
+    # The workspace's current scores while the lead is open (the scoring job keeps them), so
+    # the queue sorts and filters on the lead's own row.
+    fit = models.PositiveSmallIntegerField(default=0)
+    engagement = models.PositiveSmallIntegerField(default=0)
+    first_contact_at = models.DateTimeField(
+        null=True, blank=True, help_text="The first contact logged: it stops the SLA clock."
+    )
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    sla_warned_at = models.DateTimeField(null=True, blank=True)
+    sla_breached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-opened_at", "-id"]
+        permissions = [
+            ("work_lead", "Can work leads in the sales queue"),
+            ("manage_queue", "Can assign leads to others, act in bulk and set up the queue"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace"],
@@ -422,7 +436,12 @@ class Lead(models.Model):
                 condition=Q(status="won") | Q(won_via=""), name="pql_lead_won_via_only_if_won"
             ),
         ]
-        indexes = [models.Index(fields=["status", "-opened_at"], name="pql_lead_status")]
+        indexes = [
+            models.Index(fields=["status", "-opened_at"], name="pql_lead_status"),
+            models.Index(fields=["status", "-engagement", "-id"], name="pql_lead_queue_score"),
+            models.Index(fields=["status", "sla_due_at", "id"], name="pql_lead_queue_sla"),
+            models.Index(fields=["owner", "status"], name="pql_lead_owner"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} lead #{self.pk}"
@@ -440,6 +459,12 @@ class LeadActivity(models.Model):
         STATUS_CHANGED = "status_changed", "Status changed"
         ASSIGNED = "assigned", "Assigned"
         NOTE = "note", "Note"
+        CLAIMED = "claimed", "Claimed"
+        RELEASED = "released", "Released"
+        CONTACT = "contact", "Contact logged"
+        SNOOZED = "snoozed", "Snoozed"
+        SLA_AT_RISK = "sla_at_risk", "SLA at risk"
+        SLA_BREACHED = "sla_breached", "SLA breached"
         EXPIRED = "expired", "Expired"
         WON = "won", "Won"
         LOST = "lost", "Lost"
@@ -459,3 +484,72 @@ class LeadActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SalesRep(models.Model):
+    """A sales rep's place in the queue: whether new leads may be assigned to them by round
+    robin, and how many open leads they take at most."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    available = models.BooleanField(default=True)
+    capacity = models.PositiveSmallIntegerField(
+        default=25, help_text="Open leads this rep takes at most from round robin."
+    )
+
+    class Meta:
+        ordering = ["user__email"]
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class SavedView(models.Model):
+    """A rep's named queue view: the filters, sort and search of the queue's address."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=1000, blank=True, help_text="The queue's query string.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="pql_savedview_owner_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _weekdays() -> list[int]:
+    return [0, 1, 2, 3, 4]
+
+
+class QueueSettings(models.Model):
+    """How the queue runs (one row; sales managers edit it): the first-contact SLA in working
+    hours, the working week, when a lead counts as at risk, and round-robin assignment."""
+
+    sla_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="Working hours from a lead's opening to its first contact."
+    )
+    work_days = models.JSONField(
+        default=_weekdays, help_text="Working days, 0 for Monday to 6 for Sunday."
+    )
+    day_starts = models.TimeField(default=time(9, 0))
+    day_ends = models.TimeField(default=time(17, 0))
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    at_risk_hours = models.PositiveSmallIntegerField(
+        default=2, help_text="Working hours before the due time from which a lead is at risk."
+    )
+    round_robin = models.BooleanField(
+        default=False, help_text="Assign new leads in turn to the available reps with room."
+    )
+
+    class Meta:
+        verbose_name_plural = "queue settings"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="pql_queuesettings_single")]
+
+    def __str__(self) -> str:
+        return "Queue settings"

@@ -347,3 +347,15 @@ def last_active_day(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, dat
             if workspace_id not in latest or day > latest[workspace_id]:
                 latest[workspace_id] = day
     return latest
+
+
+def workspace_paywall_hits(
+    *, workspace_id: int, days: int = 30, now: datetime | None = None, limit: int = 20
+) -> list[ProductEvent]:
+    """The workspace's latest paywall hits of the last ``days`` days, newest first."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    return list(
+        ProductEvent.objects.filter(
+            workspace_id=workspace_id, name=ProductEvent.PAYWALL_HIT, occurred_at__gte=since
+        ).order_by("-occurred_at", "-id")[:limit]
+    )

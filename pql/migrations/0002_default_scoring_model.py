@@ -49,7 +49,6 @@ def create_default(apps, schema_editor):
         decay_half_life_days=7,
         expire_below_days=14,
         expire_inactive_days=21,
-        sla_hours=24,
     )
     rows = [Signal(model=model, key=k, group="fit", bands=b) for k, b in FIT_SIGNALS.items()]
     rows += [

@@ -8,6 +8,7 @@ the tests fail and say how to get it.
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,14 +17,18 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from accounts import services as accounts_services
 from accounts.models import ApiKey, Invitation, Membership, Role, User, Workspace
-from accounts.roles import BILLING_ADMINS, SALES
+from accounts.roles import BILLING_ADMINS, SALES, SALES_MANAGERS
 from billing import services as billing_services
 from billing.models import Plan, Price
 from billing.stripe.local import LocalGateway
+from pql.models import Lead
+from pql.scoring import Component, ScoreResult
+from pql.services import leads_sync, scoring_model_published
 from tests.factories import UserFactory, WorkspaceFactory, add_member
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -129,6 +134,8 @@ class Scenario:
     plan: Plan
     rep: User
     billing_admin: User
+    manager: User
+    lead_id: int
 
     def user(self, who: str) -> User | None:
         return {"anonymous": None, "owner": self.owner, "teammate": self.teammate.user}.get(
@@ -138,7 +145,10 @@ class Scenario:
     def path(self, template: str) -> str:
         """A page's path: ``template`` with {workspace}, {checkout} and {plan} filled in."""
         return template.format(
-            workspace=self.workspace.slug, checkout=self.checkout_session, plan=self.plan.pk
+            workspace=self.workspace.slug,
+            checkout=self.checkout_session,
+            plan=self.plan.pk,
+            lead=self.lead_id,
         )
 
 
@@ -174,6 +184,8 @@ def build_scenario(
         plan=pro.plan,
         rep=_staff("rep@handoff.test", SALES),
         billing_admin=_staff("billing@handoff.test", BILLING_ADMINS),
+        manager=_staff("manager@handoff.test", SALES, SALES_MANAGERS),
+        lead_id=open_lead(workspace),
     )
 
 
@@ -185,10 +197,27 @@ def _pay(checkout_url: str) -> None:
     LocalGateway().checkout_complete(session_id=_session_id(checkout_url), card_number=CARD_OK)
 
 
-def _staff(email: str, group: str) -> User:
+def _staff(email: str, *groups: str) -> User:
     user = UserFactory(email=email, is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
+    for group in groups:
+        user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def open_lead(workspace: Workspace, *, engagement: int = 72) -> int:
+    """An open upgrade lead for the workspace, opened the way the scoring job opens one."""
+    reasons = (
+        Component("usage_share", "engagement", 92, 20, "uses 92% of 10,000 API calls"),
+        Component("active_people_7d", "engagement", 5, 15, "5 active people in the last 7 days"),
+    )
+    result = ScoreResult(60, engagement, True, "upgrade", reasons, idle_days=1)
+    leads_sync(
+        results={workspace.pk: result},
+        mrr={workspace.pk: 0},
+        now=timezone.now() - timedelta(days=2),
+        model=scoring_model_published(),
+    )
+    return Lead.objects.get(workspace=workspace, closed_at__isnull=True).pk
 
 
 @pytest.fixture

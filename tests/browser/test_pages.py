@@ -9,8 +9,8 @@ from tests.browser.conftest import PHONE, build_scenario
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-# Every page the browser tests visit: who looks at it, and its path ({workspace}, {checkout}
-# and {plan} are filled from the scenario, see conftest.Scenario). One line per page.
+# Every page the browser tests visit: who looks at it, and its path ({workspace}, {checkout},
+# {plan} and {lead} are filled from the scenario, see conftest.Scenario). One line per page.
 PAGES = [
     ("anonymous", "/login/"),
     ("anonymous", "/signup/"),
@@ -35,6 +35,10 @@ PAGES = [
     ("owner", "/billing/local/checkout/{checkout}/"),
     ("rep", "/"),
     ("rep", "/admin/"),
+    ("rep", "/sales/"),
+    ("rep", "/sales/leads/{lead}/"),
+    ("manager", "/sales/"),
+    ("manager", "/sales/settings/"),
     ("billing_admin", "/admin/"),
     ("billing_admin", "/admin/billing/plan/{plan}/change/"),
 ]

@@ -23,7 +23,6 @@ RULE_FIELDS = [
     "decay_half_life_days",
     "expire_below_days",
     "expire_inactive_days",
-    "sla_hours",
 ]
 
 

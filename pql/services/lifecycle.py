@@ -31,6 +31,7 @@ from pql.models import (
     Signal,
 )
 from pql.scoring import ScoreResult
+from pql.services.queue import queue_settings, round_robin_reps, sla_due
 
 DEFAULT_CURRENCY = "usd"
 BATCH_SIZE = 2000
@@ -285,7 +286,23 @@ def leads_sync(
     }
     opened = _leads_open(to_open, mrr=mrr, now=now, model=model, currency=currency)
     expired = _leads_expire(open_by_workspace, results=results, now=now, model=model)
+    _leads_rescore(open_by_workspace, results=results, expired=set(expired))
     return LeadsSynced(opened=opened, expired=expired)
+
+
+def _leads_rescore(
+    open_by_workspace: Mapping[int, Lead], *, results: Mapping[int, ScoreResult], expired: set
+) -> None:
+    """Open leads carry their workspace's current scores (the queue sorts on them)."""
+    changed = []
+    for workspace_id, lead in open_by_workspace.items():
+        result = results.get(workspace_id)
+        if lead.pk in expired or result is None:
+            continue
+        if (lead.fit, lead.engagement) != (result.fit, result.engagement):
+            lead.fit, lead.engagement = result.fit, result.engagement
+            changed.append(lead)
+    Lead.objects.bulk_update(changed, ["fit", "engagement"], batch_size=BATCH_SIZE)
 
 
 def _leads_open(
@@ -298,6 +315,8 @@ def _leads_open(
 ) -> tuple[int, ...]:
     if not to_open:
         return ()
+    queue = queue_settings()
+    due = sla_due(now, queue)
     Lead.objects.bulk_create(
         [
             Lead(
@@ -308,8 +327,11 @@ def _leads_open(
                 fit_at_open=result.fit,
                 engagement_at_open=result.engagement,
                 top_reasons=result.top_reasons(),
+                reason_signals=reason_signals(result.top_reasons()),
                 opened_at=now,
-                sla_due_at=now + timedelta(hours=model.sla_hours),
+                sla_due_at=due,
+                fit=result.fit,
+                engagement=result.engagement,
                 mrr_at_open_cents=mrr.get(workspace_id, 0),
                 currency=currency,
             )
@@ -348,7 +370,48 @@ def _leads_open(
         ],
         batch_size=BATCH_SIZE,
     )
+    _leads_round_robin(mine, queue=queue, now=now)
     return tuple(lead.workspace_id for lead in mine)
+
+
+def reason_signals(reasons: list[dict]) -> str:
+    """The signal keys of a lead's reasons between commas, as the queue filters on them."""
+    return "," + ",".join(reason["signal"] for reason in reasons) + "," if reasons else ""
+
+
+def _leads_round_robin(leads: list[Lead], *, queue, now: datetime) -> None:
+    """With round robin on, new leads go in turn to the available reps with room, least
+    loaded first; leads beyond everyone's capacity stay unassigned."""
+    reps = round_robin_reps(queue)
+    if not reps or not leads:
+        return
+    room = {rep.pk: rep.room for rep in reps}
+    assigned = []
+    turn = 0
+    for lead in leads:
+        for _ in range(len(reps)):
+            rep = reps[turn % len(reps)]
+            turn += 1
+            if room[rep.pk] > 0:
+                room[rep.pk] -= 1
+                lead.owner = rep
+                assigned.append(lead)
+                break
+        else:
+            break  # every rep is full
+    Lead.objects.bulk_update(assigned, ["owner"], batch_size=BATCH_SIZE)
+    LeadActivity.objects.bulk_create(
+        [
+            LeadActivity(
+                lead=lead,
+                kind=LeadActivity.Kind.ASSIGNED,
+                at=now,
+                data={"before": None, "owner": lead.owner.email, "round_robin": True},
+            )
+            for lead in assigned
+        ],
+        batch_size=BATCH_SIZE,
+    )
 
 
 def _leads_expire(
