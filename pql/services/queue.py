@@ -81,11 +81,8 @@ class LeadNotFound(ApplicationError):
 
 def _locked(lead: Lead | int) -> Lead:
     pk = lead if isinstance(lead, int) else lead.pk
-    # No join: under READ COMMITTED a row locked after a concurrent update is re-read, but a
-    # joined row (its owner) is not, so a claim that waited would see the new owner_id with
-    # no owner. The owner is read after the lock, when a message needs it.
     try:
-        return Lead.objects.select_for_update().get(pk=pk)
+        return Lead.objects.select_for_update(of=("self",)).select_related("owner").get(pk=pk)
     except Lead.DoesNotExist:
         raise LeadNotFound(f"There is no lead {pk}.") from None
 

@@ -1,0 +1,81 @@
+"""Sales queue fixtures: staff in each role, and leads opened by the real scoring path."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import NoReverseMatch, reverse
+
+from accounts.roles import BILLING_ADMINS, SALES, SALES_MANAGERS
+from pql.models import Lead
+from pql.scoring import Component, ScoreResult
+from pql.services import leads_sync, scoring_model_published
+from tests.factories import UserFactory, WorkspaceFactory
+
+# A Monday, 9:00 UTC: the start of the default working week.
+MONDAY = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
+REASONS = (
+    Component("usage_share", "engagement", 92, 20, "uses 92% of 10,000 API calls"),
+    Component("company_domain", "fit", "company", 35, "company e-mail domain northwind.io"),
+    Component("active_people_7d", "engagement", 5, 15, "5 active people in the last 7 days"),
+)
+
+
+def staff(email: str, *groups: str, superuser: bool = False):
+    user = UserFactory(email=email, is_staff=True, is_superuser=superuser)
+    for name in groups:
+        user.groups.add(Group.objects.get(name=name))
+    return user
+
+
+@pytest.fixture
+def rep(db):
+    return staff("rep@handoff.example", SALES)
+
+
+@pytest.fixture
+def rep2(db):
+    return staff("rep2@handoff.example", SALES)
+
+
+@pytest.fixture
+def manager(db):
+    return staff("manager@handoff.example", SALES, SALES_MANAGERS)
+
+
+@pytest.fixture
+def billing_admin(db):
+    return staff("billing@handoff.example", BILLING_ADMINS)
+
+
+@pytest.fixture
+def superuser(db):
+    return staff("root@handoff.example", superuser=True)
+
+
+def leads_open(count: int, *, now: datetime = MONDAY, engagement=None, prefix="Lead co") -> list:
+    """``count`` workspaces become PQLs and get their leads, as a scoring run opens them."""
+    workspaces = [WorkspaceFactory(name=f"{prefix} {i}") for i in range(count)]
+    results = {
+        w.pk: ScoreResult(
+            70, engagement(i) if engagement else 80, True, "upgrade", REASONS, idle_days=1
+        )
+        for i, w in enumerate(workspaces)
+    }
+    leads_sync(results=results, mrr={}, now=now, model=scoring_model_published())
+    return list(Lead.objects.filter(workspace__in=workspaces).order_by("workspace_id"))
+
+
+@pytest.fixture
+def lead(db):
+    return leads_open(1)[0]
+
+
+@pytest.fixture
+def sales_urls(settings):
+    """The lead's page is linked from e-mails; until the queue's pages are on this branch,
+    a placeholder answers at its address (/sales/leads/<id>/)."""
+    try:
+        reverse("sales:lead", args=[1])
+    except NoReverseMatch:
+        settings.ROOT_URLCONF = "tests.pql.urls_with_lead_page"
