@@ -58,6 +58,24 @@ class ClosedRequestSerializer(ClosedSerializer):
         return super().to_internal_value(data)
 
 
+class TextField(serializers.CharField):
+    """Text as a JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IdField(serializers.IntegerField):
+    """An id as a JSON integer: a string or a boolean is refused."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def request_data(serializer_class: type[serializers.Serializer], data: object) -> dict:
     """The validated body, or an ApplicationError (400) naming the first field at fault."""
     serializer = serializer_class(data=data)
@@ -78,7 +96,7 @@ class StatusRequestSerializer(ClosedRequestSerializer):
         help_text="new → working → contacted → qualified, then won, lost or disqualified; "
         "statuses only move forward.",
     )
-    reason = serializers.CharField(
+    reason = TextField(
         required=False,
         allow_blank=True,
         max_length=REASON_MAX,
@@ -90,22 +108,20 @@ class StatusRequestSerializer(ClosedRequestSerializer):
 class NoteRequestSerializer(ClosedRequestSerializer):
     """A note on the lead's timeline."""
 
-    text = serializers.CharField(max_length=NOTE_MAX, help_text="Not empty.")
+    text = TextField(max_length=NOTE_MAX, help_text="Not empty.")
 
 
 class ContactRequestSerializer(ClosedRequestSerializer):
     """A contact with the account; the first one stops the SLA clock."""
 
     channel = serializers.ChoiceField(CONTACT_CHANNELS)
-    summary = serializers.CharField(
-        required=False, allow_blank=True, max_length=NOTE_MAX, trim_whitespace=True
-    )
+    summary = TextField(required=False, allow_blank=True, max_length=NOTE_MAX, trim_whitespace=True)
 
 
 class AssignRequestSerializer(ClosedRequestSerializer):
     """Give the lead to a rep (managers only); null leaves it unassigned."""
 
-    owner = serializers.IntegerField(
+    owner = IdField(
         allow_null=True, min_value=1, max_value=2**31 - 1, help_text="The rep's user id."
     )
 
