@@ -47,4 +47,9 @@ app.conf.beat_schedule: dict[str, dict] = {
         "task": "pql.tasks.score_pqls",
         "schedule": 60.0 * int(os.environ.get("HANDOFF_PQL_SCORING_EVERY_MINUTES", "60")),
     },
+    # Warn owners of leads whose first contact is due soon; mark and e-mail the breaches.
+    "pql-leads-sla-check": {
+        "task": "pql.tasks.leads_sla_check",
+        "schedule": 300.0,
+    },
 }

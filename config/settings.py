@@ -261,7 +261,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Handoff API",
     "DESCRIPTION": (
         "The API of a Handoff installation for workspace API keys: metered usage, product "
-        "events, entitlements (plan, limits, usage, features) and the key's workspace."
+        "events, entitlements (plan, limits, usage, features) and the key's workspace; and "
+        "for sales staff in a browser session (with its CSRF token in X-CSRFToken), the "
+        "leads of the sales queue and the actions on them."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -278,6 +280,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EventStatusEnum": "usage.api.views.EVENT_STATUSES",
         "LimitStatusEnum": "usage.api.views.LIMIT_STATUSES",
+        "LeadStatusEnum": "pql.api.serializers.LEAD_STATUSES",
+        "LeadMoveStatusEnum": "pql.api.serializers.MOVE_STATUSES",
+        "QueueStatusEnum": "pql.selectors.STATUS_CHOICES",
     },
 }
 

@@ -24,6 +24,7 @@ def favicon(request: HttpRequest) -> HttpResponseRedirect:
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("usage.api.urls")),
+    path("", include("pql.api.urls")),
 ]
 
 urlpatterns = [

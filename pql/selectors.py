@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
 from accounts.errors import ApplicationError
+from accounts.models import User
 from accounts.roles import SALES
 from billing import selectors as billing_selectors
 from billing.selectors import PlanFacts
@@ -106,6 +107,25 @@ SORTS = {
 }
 SLA_STATES = ("at_risk", "breached")
 STATUS_CHOICES = ("open", "all", *LeadStatus.values)
+SNOOZED_VALUES = ("", "0", "1", "false", "true", "off", "on")
+# Every parameter of the queue's address.
+QUERY_PARAMS = (
+    "status",
+    "owner",
+    "type",
+    "score_min",
+    "score_max",
+    "fit_min",
+    "fit_max",
+    "plan",
+    "signal",
+    "sla",
+    "q",
+    "sort",
+    "snoozed",
+    "after",
+    "size",
+)
 
 
 @dataclass(frozen=True)
@@ -154,12 +174,23 @@ def _choice_param(params, name: str, choices, default: str = "") -> str:
 def queue_query_parse(params) -> QueueQuery:
     """The queue's query from request parameters; a value out of range or unknown raises an
     ``ApplicationError`` naming it (the page and the API answer 400 with it)."""
+    for name in QUERY_PARAMS:
+        if "\x00" in (params.get(name) or ""):
+            raise ApplicationError(f"{name} cannot contain the NUL character.", field=name)
     owner = (params.get("owner") or "").strip()
-    if owner not in ("", "mine", "unassigned") and not owner.isdigit():
+    if owner not in ("", "mine", "unassigned") and not (
+        owner.isascii() and owner.isdigit() and len(owner) <= 18
+    ):
         raise ApplicationError("owner must be mine, unassigned or a rep's id.", field="owner")
     q = (params.get("q") or "").strip()
-    if len(q) > 200 or "\x00" in q:
+    if len(q) > 200:
         raise ApplicationError("Search for 200 characters at the most.", field="q")
+    snoozed = (params.get("snoozed") or "").strip().lower()
+    if snoozed not in SNOOZED_VALUES:
+        raise ApplicationError(
+            f"snoozed must be one of: {', '.join(v for v in SNOOZED_VALUES if v)}.",
+            field="snoozed",
+        )
     query = QueueQuery(
         status=_choice_param(params, "status", STATUS_CHOICES, "open"),
         owner=owner,
@@ -173,7 +204,7 @@ def queue_query_parse(params) -> QueueQuery:
         sla=_choice_param(params, "sla", SLA_STATES),
         q=q,
         sort=_choice_param(params, "sort", tuple(SORTS), "score"),
-        snoozed=(params.get("snoozed") or "") in ("1", "true", "on"),
+        snoozed=snoozed in ("1", "true", "on"),
         after=(params.get("after") or "").strip()[:200],
         size=_int_param(params, "size", 1, PAGE_SIZE_MAX) or PAGE_SIZE,
     )
@@ -484,3 +515,34 @@ def queue_settings_read() -> QueueSettings:
 def sales_rep_settings(*, user_ids: list[int]) -> dict[int, SalesRep]:
     """The reps' round-robin settings by user id (reps without a row are absent)."""
     return {rep.user_id: rep for rep in SalesRep.objects.filter(user_id__in=user_ids)}
+
+
+# One lead -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadDetail:
+    """A lead as its page and the API show it: its queue row, the workspace's current score
+    with its explanation, and the timeline, oldest first."""
+
+    row: QueueRow
+    score: Score | None
+    timeline: list[LeadActivity]
+
+
+def lead_detail(*, lead_id: int, now: datetime | None = None) -> LeadDetail | None:
+    """The lead with everything its page shows (a constant number of queries), or None."""
+    lead = Lead.objects.select_related("workspace", "owner").filter(pk=lead_id).first()
+    if lead is None:
+        return None
+    (row,) = queue_rows([lead], now=now)
+    score = Score.objects.filter(workspace_id=lead.workspace_id).first()
+    timeline = list(
+        LeadActivity.objects.filter(lead_id=lead.pk).select_related("actor").order_by("at", "id")
+    )
+    return LeadDetail(row=row, score=score, timeline=timeline)
+
+
+def sales_user_get(*, user_id: int) -> User | None:
+    """A user to hand a lead to, by id (the service checks they are a rep)."""
+    return User.objects.filter(pk=user_id).first()

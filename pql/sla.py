@@ -28,28 +28,30 @@ class WorkingHours:
             )
 
     def window(self, day: date) -> tuple[datetime, datetime] | None:
-        """The working hours of ``day`` in the calendar's zone, or None for a day off."""
+        """The working hours of ``day`` in the calendar's zone, as UTC times, or None for a
+        day off. In UTC because Python subtracts and adds times of one zone on the wall
+        clock: a night shift across a daylight saving change would count an hour wrong."""
         if day.weekday() not in self.days:
             return None
         start = datetime.combine(day, self.starts, tzinfo=self.zone)
         end = datetime.combine(day, self.ends, tzinfo=self.zone)
-        return start, end
+        return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def working_hours_add(start: datetime, hours: float, calendar: WorkingHours) -> datetime:
     """The moment ``hours`` working hours after ``start`` (time outside working hours does
     not count; a start outside them counts from the next working moment)."""
     remaining = timedelta(hours=hours)
-    local = start.astimezone(calendar.zone)
-    day = local.date()
+    start = start.astimezone(UTC)
+    day = start.astimezone(calendar.zone).date()
     for _ in range(MAX_DAYS):
         window = calendar.window(day)
         if window is not None:
-            begin = max(window[0], local)
+            begin = max(window[0], start)
             if begin < window[1]:
                 available = window[1] - begin
                 if remaining <= available:
-                    return (begin + remaining).astimezone(UTC)
+                    return begin + remaining
                 remaining -= available
         day += timedelta(days=1)
     raise ValueError("No working time found within two years: check the working week.")
@@ -60,6 +62,7 @@ def working_hours_between(start: datetime, end: datetime, calendar: WorkingHours
     if end < start:
         return -working_hours_between(end, start, calendar)
     total = timedelta()
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     day = start.astimezone(calendar.zone).date()
     last = end.astimezone(calendar.zone).date()
     while day <= last:

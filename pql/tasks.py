@@ -1,5 +1,6 @@
 """The pql app's Celery tasks: the scoring run (on beat, hourly by default) and its chunks,
-and closing a lead when its workspace upgrades."""
+closing a lead when its workspace upgrades, and the first-contact SLA check (on beat, every
+five minutes)."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -8,7 +9,7 @@ from django.utils import timezone
 from billing import selectors as billing_selectors
 from pql import jobs
 from pql.models import Lead
-from pql.services import lead_close_won
+from pql.services import lead_close_won, leads_sla_check
 
 CHUNK_TASK_OPTIONS = {
     # A chunk is one transaction: when its worker dies before acknowledging it, the broker
@@ -48,3 +49,18 @@ def lead_close_won_task(workspace_id: int, via: str) -> str:
         workspace_id=workspace_id, via=via, mrr_after_cents=plan.mrr_cents if plan else 0
     )
     return "no open lead" if lead is None else f"lead {lead.pk} won ({Lead.WonVia(via).label})"
+
+
+@shared_task(
+    name="pql.tasks.leads_sla_check",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=3,
+    soft_time_limit=240,
+    time_limit=270,
+)
+def leads_sla_check_task() -> str:
+    """Warn the owners of leads nearing their first-contact due time and mark the breaches,
+    e-mailing once each (safe to run twice: a lead warned or breached is not again)."""
+    warned, breached = leads_sla_check()
+    return f"{warned} at risk, {breached} breached"

@@ -65,6 +65,7 @@ CLOSING = (LeadStatus.WON, LeadStatus.LOST, LeadStatus.DISQUALIFIED)
 REASON_MAX = 255
 NOTE_MAX = 5000
 CONTACT_CHANNELS = ("email", "call", "meeting", "chat", "other")
+ASSIGN_MESSAGE = "Only sales managers assign leads to others."
 
 
 def is_manager(user: User) -> bool:
@@ -144,7 +145,7 @@ def lead_assign(
     """A manager gives the lead to a rep (or to nobody)."""
     _require_rep(actor)
     if not is_manager(actor):
-        raise PermissionDenied("Only sales managers assign leads to others.")
+        raise PermissionDenied(ASSIGN_MESSAGE)
     if owner is not None and (not owner.is_active or not owner.has_perm(WORK)):
         raise ApplicationError(f"{owner.email} is not a sales rep.", field="owner")
     lead = _locked(lead)
@@ -202,6 +203,12 @@ def lead_status_change(
     if status == lead.status:
         return lead
     allowed = NEXT_STATUSES.get(lead.status, ())
+    if status == LeadStatus.EXPIRED:
+        raise Conflict(
+            "A lead expires by itself when its workspace stops qualifying; close it as "
+            "lost or disqualified instead.",
+            field="status",
+        )
     if status not in allowed:
         raise Conflict(
             f"A {lead.get_status_display().lower()} lead cannot go back to "

@@ -1,7 +1,7 @@
 """Fixtures of the sales queue's tests: people in each role, and leads opened the way the
 scoring job opens them (``leads_sync``)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -13,6 +13,8 @@ from pql.scoring import Component, ScoreResult
 from pql.services import leads_sync, scoring_model_published
 from tests.factories import UserFactory, WorkspaceFactory
 
+# A Monday, 9:00 UTC: the start of the default working week.
+MONDAY = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 REASONS = (
     Component("usage_share", "engagement", 92, 20, "uses 92% of 10,000 API calls"),
     Component("company_domain", "fit", "company", 35, "company e-mail domain northwind.io"),
@@ -70,3 +72,16 @@ def superuser(db):
 @pytest.fixture
 def lead(db):
     return open_leads(["Northwind"])[0]
+
+
+def leads_open(count: int, *, now: datetime = MONDAY, engagement=None, prefix="Lead co") -> list:
+    """``count`` workspaces become PQLs and get their leads, as a scoring run opens them."""
+    workspaces = [WorkspaceFactory(name=f"{prefix} {i}") for i in range(count)]
+    results = {
+        w.pk: ScoreResult(
+            70, engagement(i) if engagement else 80, True, "upgrade", REASONS, idle_days=1
+        )
+        for i, w in enumerate(workspaces)
+    }
+    leads_sync(results=results, mrr={}, now=now, model=scoring_model_published())
+    return list(Lead.objects.filter(workspace__in=workspaces).order_by("workspace_id"))

@@ -64,7 +64,8 @@ def test_a_pql_without_an_open_lead_gets_one_with_its_type_reasons_and_sla(model
         "uses 92% of 10,000 API calls",
         "5 active people in the last 7 days",
     ]
-    assert lead.sla_due_at == NOW + timedelta(hours=24)
+    # 24 working hours of the default week (Monday to Friday, 9:00-17:00 UTC) from Monday 9:00
+    assert lead.sla_due_at == datetime(2025, 3, 12, 17, 0, tzinfo=UTC)
     assert lead.mrr_at_open_cents == 0
     activity = LeadActivity.objects.get()
     assert (activity.lead_id, activity.kind, activity.at) == (lead.pk, "opened", NOW)
@@ -86,10 +87,11 @@ def test_opening_leads_takes_the_same_queries_for_one_workspace_or_many(
     model, workspaces, django_assert_num_queries
 ):
     ids = [w.pk for w in workspaces]
-    # savepoint, the open leads, the insert, the leads inserted, their timeline, release
-    with django_assert_num_queries(6):
+    # savepoint, the open leads, the queue's settings (SLA, round robin), the insert, the leads
+    # inserted, their timeline, release
+    with django_assert_num_queries(7):
         leads_sync(results={ids[0]: pql()}, mrr={}, now=NOW, model=model)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         leads_sync(results={i: pql() for i in ids[1:]}, mrr={}, now=NOW, model=model)
     assert Lead.objects.count() == 4
 
