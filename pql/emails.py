@@ -35,7 +35,7 @@ def lead_sla_notify(lead_id: int, kind: str) -> int:
         return 0
     due = f"{lead.sla_due_at:%A %B} {lead.sla_due_at.day}, {lead.sla_due_at:%H:%M} UTC"
     name = lead.workspace.name
-    link = settings.HANDOFF_SITE_URL.rstrip("/") + reverse("sales:lead", args=[lead.pk])
+    link = settings.HANDOFF_SITE_URL.rstrip("/") + reverse("sales_lead", args=[lead.pk])
     if kind == BREACHED:
         subject = f"First contact overdue: {name}"
         opening = (

@@ -84,7 +84,9 @@ class LeadNotFound(ApplicationError):
 def _locked(lead: Lead | int) -> Lead:
     pk = lead if isinstance(lead, int) else lead.pk
     try:
-        return Lead.objects.select_for_update(of=("self",)).select_related("owner").get(pk=pk)
+        # No join: a lock that waited on another claim sees the row as that claim left it,
+        # but a joined owner as it was before (PostgreSQL re-reads only the locked row).
+        return Lead.objects.select_for_update().get(pk=pk)
     except Lead.DoesNotExist:
         raise LeadNotFound(f"There is no lead {pk}.") from None
 

@@ -142,7 +142,7 @@ def test_only_the_owner_or_a_manager_moves_a_lead(lead, rep, rep2, manager):
         lead_status_change(lead=lead, status="working", actor=rep)
     lead_claim(lead=lead, actor=rep)
 
-    with pytest.raises(PermissionDenied, match=r"rep@handoff\.example owns this lead"):
+    with pytest.raises(PermissionDenied, match=r"rep@handoff\.test owns this lead"):
         lead_status_change(lead=lead, status="working", actor=rep2)
     lead_status_change(lead=lead, status="working", actor=manager)
 
@@ -156,7 +156,7 @@ def test_only_the_owner_or_a_manager_moves_a_lead(lead, rep, rep2, manager):
 def test_a_claimed_lead_tells_the_second_rep_who_has_it(lead, rep, rep2):
     lead_claim(lead=lead, actor=rep)
 
-    with pytest.raises(Conflict, match=r"rep@handoff\.example has already claimed this lead"):
+    with pytest.raises(Conflict, match=r"rep@handoff\.test has already claimed this lead"):
         lead_claim(lead=lead, actor=rep2)
     assert lead_claim(lead=lead, actor=rep).owner == rep  # again: nothing changes
     assert _kinds(lead) == ["opened", "claimed"]
