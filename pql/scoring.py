@@ -21,7 +21,7 @@ then decays engagement: past ``decay_after_days`` idle days it halves every
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
@@ -125,10 +125,29 @@ class Component(NamedTuple):
         }
 
 
+def component_compact(component: Mapping | Sequence) -> list:
+    """A component as a score stores it: ``[signal, raw, points, text]`` (its group follows
+    from the signal). A stored one passes through."""
+    if isinstance(component, Mapping):
+        return [component["signal"], component["raw"], component["points"], component["text"]]
+    return list(component)
+
+
+def component_expand(stored: Mapping | Sequence) -> dict:
+    """A stored component as ``{signal, group, raw, points, text}`` (as ``Component.as_dict``).
+    One stored in that long form already passes through."""
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    signal, raw, points, text = stored
+    spec = SIGNALS.get(signal)
+    group = spec.group if spec is not None else ENGAGEMENT  # the decay counts in engagement
+    return {"signal": signal, "group": group, "raw": raw, "points": points, "text": text}
+
+
 class ComponentsJson:
-    """Components as the JSON text a score stores (``[{signal, group, raw, points, text},
-    …]``), each distinct component serialised once per instance (one per chunk: the same
-    words recur across workspaces)."""
+    """Components as the JSON text a score stores (``[[signal, raw, points, text], …]``, as
+    ``component_compact``), each distinct component serialised once per instance (one per
+    chunk: the same words recur across workspaces)."""
 
     def __init__(self) -> None:
         self._fragments: dict[tuple[Component, type], str] = {}
@@ -141,8 +160,9 @@ class ComponentsJson:
             key = (component, type(component.raw))
             fragment = fragments.get(key)
             if fragment is None:
+                signal, _, raw, points, text = component
                 fragment = fragments[key] = json.dumps(
-                    component.as_dict(), ensure_ascii=False, separators=(",", ":")
+                    [signal, raw, points, text], ensure_ascii=False, separators=(",", ":")
                 )
             parts.append(fragment)
         return "[" + ",".join(parts) + "]"

@@ -181,7 +181,7 @@ _SCORE_MERGE = f"""
         components, computed_at, run_id)
     SELECT workspace_id, %(model)s, fit, engagement, is_pql, lead_type, components::jsonb,
         %(now)s, %(run)s
-    FROM {_SCORES_IN} ORDER BY workspace_id
+    FROM {_SCORES_IN}
     ON CONFLICT (workspace_id) DO UPDATE SET
         model_id = EXCLUDED.model_id, fit = EXCLUDED.fit, engagement = EXCLUDED.engagement,
         is_pql = EXCLUDED.is_pql, lead_type = EXCLUDED.lead_type,
@@ -198,7 +198,7 @@ _SCORE_MERGE = f"""
 _SNAPSHOT_MERGE = f"""
     INSERT INTO pql_scoresnapshot AS s (workspace_id, day, fit, engagement, is_pql, model_id)
     SELECT workspace_id, %(day)s, fit, engagement, is_pql, %(model)s
-    FROM {_SCORES_IN} ORDER BY workspace_id
+    FROM {_SCORES_IN}
     ON CONFLICT (workspace_id, day) DO UPDATE SET
         fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, is_pql = EXCLUDED.is_pql,
         model_id = EXCLUDED.model_id
@@ -220,7 +220,10 @@ def _scores_merge(results: Mapping[int, ScoreResult], *, run: ScoringRun, now: d
             f"COPY {_SCORES_IN} (workspace_id, fit, engagement, is_pql, lead_type, components) "
             "FROM STDIN"
         ) as copy:
-            for workspace_id, result in results.items():
+            # In pk order (the merges insert in this order): concurrent chunks hold disjoint
+            # ranges, and one chunk's rows are locked in a fixed order.
+            for workspace_id in sorted(results):
+                result = results[workspace_id]
                 copy.write_row(
                     (
                         workspace_id,
