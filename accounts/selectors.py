@@ -332,32 +332,57 @@ def workspace_profiles(
         .order_by()
     }
     profiles = {}
-    for workspace in (
+    # Tuples, not model instances: this reads every workspace of the range.
+    for (
+        workspace_id,
+        name,
+        company_domain,
+        creator_email,
+        team_size,
+        use_case,
+        signup_source,
+        time_zone,
+        created_at,
+        activated_at,
+        is_demo,
+    ) in (
         Workspace.objects.filter(
             pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True, created_at__lte=now
         )
-        .annotate(creator_email=F("created_by__email"))
         .order_by("pk")
+        .values_list(
+            "pk",
+            "name",
+            "company_domain",
+            "created_by__email",
+            "team_size",
+            "use_case",
+            "signup_source",
+            "time_zone",
+            "created_at",
+            "activated_at",
+            "is_demo",
+        )
     ):
-        domain = workspace.company_domain or (workspace.creator_email or "").rpartition("@")[2]
-        invited = invitations.get(workspace.pk, {})
-        count = members.get(workspace.pk, 0)
-        profiles[workspace.pk] = WorkspaceProfile(
-            workspace_id=workspace.pk,
-            name=workspace.name,
-            company_domain=workspace.company_domain,
+        domain = company_domain or (creator_email or "").rpartition("@")[2]
+        invited = invitations.get(workspace_id)
+        count = members.get(workspace_id, 0)
+        profiles[workspace_id] = WorkspaceProfile(
+            workspace_id=workspace_id,
+            name=name,
+            company_domain=company_domain,
             free_mail=not domain or is_free_mail(domain),
-            team_size=workspace.team_size,
-            use_case=workspace.use_case,
-            signup_source=workspace.signup_source,
-            time_zone=workspace.time_zone,
-            created_at=workspace.created_at,
-            activated_at=workspace.activated_at,
-            is_demo=workspace.is_demo,
+            team_size=team_size,
+            use_case=use_case,
+            signup_source=signup_source,
+            time_zone=time_zone,
+            created_at=created_at,
+            activated_at=activated_at,
+            is_demo=is_demo,
             members=count,
-            seats_used=count + invited.get("pending", 0),
-            invitations_sent_30d=sent.get(workspace.pk, 0),
-            invitations_accepted_30d=invited.get("accepted", 0),
+            seats_used=count + (invited["pending"] if invited else 0),
+            invitations_sent_30d=sent.get(workspace_id, 0),
+            invitations_accepted_30d=invited["accepted"] if invited else 0,
         )
     return profiles
 

@@ -7,9 +7,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
+from types import MappingProxyType
 
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,9 +20,9 @@ from accounts.models import Role, Workspace
 from billing.entitlements import (
     OverrideView,
     catalog,
+    entitlements_resolve,
     live_overrides,
     override_view,
-    subscription_entitlements_resolve,
     workspace_entitlements,
 )
 from billing.models import (
@@ -184,56 +185,103 @@ def workspace_limits(
             .values_list("workspace_id", flat=True)
             .order_by()
         )
+    # Tuples, not model instances: this reads every workspace of the range. The join states
+    # the range on the subscriptions' side too, so the database reads only theirs (without,
+    # it read every subscription for each range).
+    in_range = Q(workspace_id__gte=pk_from, workspace_id__lt=pk_to)
     workspaces = (
         Workspace.objects.filter(pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True)
-        .select_related("subscription__price")
-        .only(
-            "pk",
-            "subscription__plan_id",
-            "subscription__status",
-            "subscription__seats",
-            "subscription__past_due_since",
-            "subscription__stripe_subscription_id",
-            "subscription__mrr_cents",
-            "subscription__currency",
-            "subscription__price__scheme",
+        .annotate(
+            sub=FilteredRelation(
+                "subscription",
+                condition=Q(
+                    subscription__workspace_id__gte=pk_from, subscription__workspace_id__lt=pk_to
+                ),
+            )
         )
         .order_by("pk")
+        .values_list(
+            "pk",
+            "sub__pk",
+            "sub__plan_id",
+            "sub__status",
+            "sub__seats",
+            "sub__past_due_since",
+            "sub__stripe_subscription_id",
+            "sub__mrr_cents",
+            "sub__currency",
+            "sub__price__scheme",
+        )
     )
     overrides: dict[int, list[OverrideView]] = {}
-    for override in live_overrides(now).filter(
-        workspace_id__gte=pk_from, workspace_id__lt=pk_to, workspace__deleted_at__isnull=True
-    ):
+    for override in live_overrides(now).filter(in_range):
         overrides.setdefault(override.workspace_id, []).append(override_view(override))
     grace_days = (
         BillingSettings.objects.filter(pk=1).values_list("grace_period_days", flat=True).first()
     )
     if grace_days is None:
         grace_days = BillingSettings._meta.get_field("grace_period_days").default
+    # Most workspaces share a subscription state (the free plan, a paid plan's seats): each
+    # distinct state without overrides is resolved once and its answer shared.
+    shared: dict[tuple, tuple] = {}
     result = {}
-    for workspace in workspaces:
-        subscription = getattr(workspace, "subscription", None)
-        paid_later = paid_from_ledger and subscription and subscription.is_paid
-        if paid_later and workspace.pk not in paid_then:
-            subscription = None  # it started paying after ``now``: free then
-        status = subscription.status if subscription else Subscription.Status.ACTIVE
-        resolved = subscription_entitlements_resolve(
-            catalog=plans,
-            subscription=subscription,
-            overrides=tuple(overrides.get(workspace.pk, ())),
-            grace_period_days=grace_days,
-            now=now,
+    for (
+        workspace_id,
+        subscription_id,
+        plan_id,
+        status,
+        seats,
+        past_due_since,
+        stripe_subscription_id,
+        mrr_cents,
+        currency,
+        scheme,
+    ) in workspaces:
+        has_subscription = subscription_id is not None
+        is_paid = (
+            has_subscription
+            and bool(stripe_subscription_id)
+            and status != Subscription.Status.CANCELED
         )
-        result[workspace.pk] = EffectiveLimits(
-            workspace_id=workspace.pk,
-            plan_code=resolved.plan.code,
-            tier_rank=resolved.plan.tier_rank,
-            is_paid=bool(subscription and subscription.is_paid),
-            subscription_status=status,
-            mrr_cents=subscription.mrr_cents if subscription else 0,
-            currency=subscription.currency if subscription else "usd",
-            seats_paid=resolved.seats_paid,
-            limits={metric: spec.limit for metric, spec in resolved.limits.items()},
+        if paid_from_ledger and is_paid and workspace_id not in paid_then:
+            has_subscription = is_paid = False  # it started paying after ``now``: free then
+        if not has_subscription:
+            plan_id, status, seats, past_due_since, scheme = None, None, 0, None, None
+            mrr_cents, currency = 0, "usd"
+        state = (plan_id, status, seats, past_due_since, scheme == Price.Scheme.PER_SEAT)
+        own = overrides.get(workspace_id)
+        answer = None if own else shared.get(state)
+        if answer is None:
+            resolved = entitlements_resolve(
+                catalog=plans,
+                plan_id=plan_id,
+                status=status or Subscription.Status.ACTIVE,
+                past_due_since=past_due_since,
+                per_seat=state[4],
+                seats=seats,
+                overrides=tuple(own or ()),
+                grace_period_days=grace_days,
+                now=now,
+            )
+            answer = (
+                resolved.plan.code,
+                resolved.plan.tier_rank,
+                resolved.seats_paid,
+                {metric: spec.limit for metric, spec in resolved.limits.items()},
+            )
+            if not own:
+                shared[state] = answer
+        plan_code, tier_rank, seats_paid, limits = answer
+        result[workspace_id] = EffectiveLimits(
+            workspace_id=workspace_id,
+            plan_code=plan_code,
+            tier_rank=tier_rank,
+            is_paid=is_paid,
+            subscription_status=status or Subscription.Status.ACTIVE,
+            mrr_cents=mrr_cents,
+            currency=currency,
+            seats_paid=seats_paid,
+            limits=MappingProxyType(limits),
         )
     return result
 

@@ -76,7 +76,7 @@ def workspace_signals(
     signals = {}
     for workspace_id, profile in profiles.items():
         plan = plans.get(workspace_id)
-        limits = dict(plan.limits) if plan else {}
+        limits = plan.limits if plan else {}
         source = profile.signup_source or {}
         activated = profile.activated_at is not None and profile.activated_at <= now
         active_7d, active_30d = people.get(workspace_id, (0, 0))

@@ -242,6 +242,23 @@ class Signal(models.Model):
         )
 
 
+class ComponentsField(models.JSONField):
+    """A score's components, read and written as ``[{signal, group, raw, points, text}, …]``
+    and stored compactly as ``[[signal, raw, points, text], …]`` (a run writes sixteen for
+    every workspace; the group follows from the signal)."""
+
+    def from_db_value(self, value, expression, connection):
+        value = super().from_db_value(value, expression, connection)
+        if isinstance(value, list):
+            return [scoring.component_expand(component) for component in value]
+        return value
+
+    def get_prep_value(self, value):
+        if isinstance(value, list):
+            value = [scoring.component_compact(component) for component in value]
+        return super().get_prep_value(value)
+
+
 class LeadType(models.TextChoices):
     UPGRADE = scoring.UPGRADE, "Upgrade"
     EXPANSION = scoring.EXPANSION, "Expansion"
@@ -301,7 +318,7 @@ class Score(models.Model):
     engagement = models.PositiveSmallIntegerField(validators=PERCENT)
     is_pql = models.BooleanField(default=False)
     lead_type = models.CharField(max_length=10, choices=Type.choices, default=Type.NONE)
-    components = models.JSONField(default=list, help_text="[{signal, group, raw, points, text}, …]")
+    components = ComponentsField(default=list, help_text="[{signal, group, raw, points, text}, …]")
     computed_at = models.DateTimeField()
     run = models.ForeignKey(
         ScoringRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

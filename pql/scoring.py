@@ -18,10 +18,13 @@ then decays engagement: past ``decay_after_days`` idle days it halves every
 ``decay_half_life_days``, shown as a component of negative points.
 """
 
-from collections.abc import Callable, Mapping
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from accounts.free_mail import FREE_MAIL_DOMAINS
 from usage.current import limit_is_near
@@ -102,9 +105,9 @@ class WorkspaceSignals:
     days_since_last_activity: int | None = None  # None: never active
 
 
-@dataclass(frozen=True)
-class Component:
-    """One signal's part in a score: its raw value, the points it earned and why, in words."""
+class Component(NamedTuple):
+    """One signal's part in a score: its raw value, the points it earned and why, in words.
+    (A named tuple: the job builds sixteen per workspace.)"""
 
     signal: str
     group: str
@@ -120,6 +123,49 @@ class Component:
             "points": self.points,
             "text": self.text,
         }
+
+
+def component_compact(component: Mapping | Sequence) -> list:
+    """A component as a score stores it: ``[signal, raw, points, text]`` (its group follows
+    from the signal). A stored one passes through."""
+    if isinstance(component, Mapping):
+        return [component["signal"], component["raw"], component["points"], component["text"]]
+    return list(component)
+
+
+def component_expand(stored: Mapping | Sequence) -> dict:
+    """A stored component as ``{signal, group, raw, points, text}`` (as ``Component.as_dict``).
+    One stored in that long form already passes through."""
+    if isinstance(stored, Mapping):
+        return dict(stored)
+    signal, raw, points, text = stored
+    spec = SIGNALS.get(signal)
+    group = spec.group if spec is not None else ENGAGEMENT  # the decay counts in engagement
+    return {"signal": signal, "group": group, "raw": raw, "points": points, "text": text}
+
+
+class ComponentsJson:
+    """Components as the JSON text a score stores (``[[signal, raw, points, text], …]``, as
+    ``component_compact``), each distinct component serialised once per instance (one per
+    chunk: the same words recur across workspaces)."""
+
+    def __init__(self) -> None:
+        self._fragments: dict[tuple[Component, type], str] = {}
+
+    def __call__(self, components: Iterable[Component]) -> str:
+        fragments = self._fragments
+        parts = []
+        for component in components:
+            # The raw value's type is part of the key: 1 and 1.0 hash alike.
+            key = (component, type(component.raw))
+            fragment = fragments.get(key)
+            if fragment is None:
+                signal, _, raw, points, text = component
+                fragment = fragments[key] = json.dumps(
+                    [signal, raw, points, text], ensure_ascii=False, separators=(",", ":")
+                )
+            parts.append(fragment)
+        return "[" + ",".join(parts) + "]"
 
 
 @dataclass(frozen=True)
@@ -475,33 +521,75 @@ def _round(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _round_half_up_hundredths(hundredths: int) -> int:
+    """An integer number of hundredths rounded to a whole number, halves away from zero
+    (as ``Decimal``'s ROUND_HALF_UP)."""
+    if hundredths >= 0:
+        return (hundredths + 50) // 100
+    return -((-hundredths + 50) // 100)
+
+
+def _points_function(config: SignalConfig, kind: str) -> Callable[[object], int]:
+    """How a raw value turns into points under one signal's weight or bands, prepared once
+    per model: a category lookup, a bisection of the thresholds, or integer arithmetic on
+    the weight's hundredths (a weight has two decimal places)."""
+    if config.bands is not None:
+        if kind == "category":
+            table: dict = {}
+            for category, points in config.bands:
+                table.setdefault(category, points)  # the first band naming it counts
+            return lambda raw: table.get(raw, 0)
+        thresholds = [threshold for threshold, _ in config.bands]
+        earned = [points for _, points in config.bands]
+        if thresholds != sorted(thresholds):
+            return lambda raw: _banded_in_order(config.bands, raw)
+        return lambda raw: earned[index - 1] if (index := bisect_right(thresholds, raw)) else 0
+    if kind == "category" or config.weight is None:
+        return lambda raw: 0
+    weight = config.weight if isinstance(config.weight, Decimal) else Decimal(str(config.weight))
+    most = config.max_points or 0
+    per_hundredth = weight * 100
+    if per_hundredth != per_hundredth.to_integral_value():
+        return lambda raw: max(0, min(_round(weight * Decimal(str(raw))), most))
+    cents = int(per_hundredth)
+
+    def weighted(raw: object) -> int:
+        if type(raw) is int:
+            return max(0, min(_round_half_up_hundredths(cents * raw), most))
+        # A fractional raw value (hours to first value, one decimal) is exact as decimal text.
+        return max(0, min(_round(weight * Decimal(str(raw))), most))
+
+    return weighted
+
+
+def _banded_in_order(bands: tuple, raw: object) -> int:
+    earned = 0
+    for threshold, points in bands:
+        if raw >= threshold:
+            earned = points
+    return earned
+
+
 def signal_points(config: SignalConfig, kind: str, raw: int | float | str | None) -> int:
     """The points a raw value earns under one signal's weight or bands (0 for no value)."""
     if raw is None:
         return 0
-    if config.bands is not None:
-        if kind == "category":
-            return next((points for category, points in config.bands if category == raw), 0)
-        earned = 0
-        for threshold, points in config.bands:
-            if raw >= threshold:
-                earned = points
-        return earned
-    if kind == "category" or config.weight is None:
-        return 0
-    points = _round(config.weight * Decimal(str(raw)))
-    return max(0, min(points, config.max_points or 0))
+    return _points_function(config, kind)(raw)
 
 
-def decay_multiplier(*, idle_days: int | None, after_days: int, half_life_days: int) -> Decimal:
+def decay_multiplier(*, idle_days: int | None, after_days: int, half_life_days: int) -> float:
     """1 up to ``after_days`` idle days, then halving every ``half_life_days`` (never active:
     0)."""
     if idle_days is None:
-        return Decimal(0)
+        return 0.0
     if idle_days <= after_days:
-        return Decimal(1)
-    halvings = Decimal(idle_days - after_days) / Decimal(max(half_life_days, 1))
-    return Decimal(2) ** -halvings
+        return 1.0
+    return 2.0 ** -((idle_days - after_days) / max(half_life_days, 1))
+
+
+def _round_float(value: float) -> int:
+    """Half up, as ``_round`` (the values rounded here are not negative)."""
+    return math.floor(value + 0.5)
 
 
 def lead_type(signals: WorkspaceSignals, *, qualifies: bool) -> str:
@@ -520,29 +608,77 @@ def lead_type(signals: WorkspaceSignals, *, qualifies: bool) -> str:
     return EXPANSION if near_usage or near_seats else NONE
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A model version ready to score many workspaces: its signals in display order, each
+    with its reader, words and points function, and the decay of each number of idle
+    days met so far."""
+
+    signals: tuple[tuple[str, str, Callable, Callable, Callable[[object], int]], ...]
+    decay: dict = field(default_factory=dict)
+
+
+_prepared: dict[ModelConfig, _Prepared] = {}
+_last_prepared: list[tuple[ModelConfig | None, _Prepared | None]] = [(None, None)]
+
+
+def _prepare(model: ModelConfig) -> _Prepared:
+    # The same config object scores a whole chunk: skip hashing it (all its bands) each time.
+    last_model, last = _last_prepared[0]
+    if last_model is model:
+        return last
+    prepared = _prepared.get(model)
+    if prepared is None:
+        if len(_prepared) > 16:
+            _prepared.clear()
+        prepared = _prepared[model] = _Prepared(
+            signals=tuple(
+                (spec.key, spec.group, spec.read, spec.describe, _points_function(c, spec.kind))
+                for c in sorted(model.signals, key=lambda c: _ORDER[c.key])
+                for spec in (SIGNALS[c.key],)
+            )
+        )
+    _last_prepared[0] = (model, prepared)  # one assignment: safe between threads
+    return prepared
+
+
+def _decay(prepared: _Prepared, model: ModelConfig, idle: int | None) -> tuple[float, int]:
+    """The multiplier after ``idle`` days and its whole percent, once per model and days."""
+    found = prepared.decay.get(idle)
+    if found is None:
+        multiplier = decay_multiplier(
+            idle_days=idle,
+            after_days=model.decay_after_days,
+            half_life_days=model.decay_half_life_days,
+        )
+        found = prepared.decay[idle] = (multiplier, _round_float(multiplier * 100))
+    return found
+
+
 def score(signals: WorkspaceSignals, model: ModelConfig) -> ScoreResult:
     """Score one workspace under one model version."""
+    prepared = _prepare(model)
     components: list[Component] = []
-    totals = {FIT: 0, ENGAGEMENT: 0}
-    for config in sorted(model.signals, key=lambda c: _ORDER[c.key]):
-        spec = SIGNALS[config.key]
-        raw = spec.read(signals)
-        points = signal_points(config, spec.kind, raw)
-        totals[spec.group] += points
-        components.append(Component(spec.key, spec.group, raw, points, spec.describe(signals, raw)))
-    fit = max(0, min(SCORE_MAX, totals[FIT]))
-    engagement = max(0, min(SCORE_MAX, totals[ENGAGEMENT]))
+    fit = engagement = 0
+    for key, group, read, describe, points_of in prepared.signals:
+        raw = read(signals)
+        points = 0 if raw is None else points_of(raw)
+        if group == FIT:
+            fit += points
+        else:
+            engagement += points
+        components.append(Component(key, group, raw, points, describe(signals, raw)))
+    fit = max(0, min(SCORE_MAX, fit))
+    engagement = max(0, min(SCORE_MAX, engagement))
 
     idle = signals.days_since_last_activity
-    multiplier = decay_multiplier(
-        idle_days=idle, after_days=model.decay_after_days, half_life_days=model.decay_half_life_days
-    )
+    multiplier, percent = _decay(prepared, model, idle)
     if multiplier < 1 and engagement > 0:
-        decayed = _round(Decimal(engagement) * multiplier)
+        decayed = _round_float(engagement * multiplier)
         text = (
             "never active: engagement does not count"
             if idle is None
-            else f"idle {idle} days: engagement counts {_round(multiplier * 100)}%"
+            else f"idle {idle} days: engagement counts {percent}%"
         )
         components.append(Component(DECAY_SIGNAL, ENGAGEMENT, idle, decayed - engagement, text))
         engagement = decayed

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DateField, Exists, Max, OuterRef
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -30,7 +30,7 @@ from pql.models import (
     ScoringRun,
     Signal,
 )
-from pql.scoring import ScoreResult
+from pql.scoring import ComponentsJson, ScoreResult
 from pql.services.queue import queue_settings, round_robin_reps, sla_due
 
 DEFAULT_CURRENCY = "usd"
@@ -159,10 +159,90 @@ def scoring_runs_abandon(*, started_before: datetime, now: datetime | None = Non
 
 @transaction.atomic
 def scores_upsert(*, results: Mapping[int, ScoreResult], run: ScoringRun, now: datetime) -> int:
-    """Write each workspace's current score and its snapshot for ``now``'s day (UTC), two
-    bulk upserts: a rerun replaces rather than adds. Returns how many workspaces."""
+    """Write each workspace's current score and its snapshot for ``now``'s day (UTC): a
+    rerun replaces rather than adds, and a row that would not change is not rewritten.
+    Returns how many workspaces.
+
+    On PostgreSQL the rows are copied (``COPY``) into a temporary table and merged with one
+    ``INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE`` the row changed per table; elsewhere
+    (the embedded SQLite) two bulk upserts."""
     if not results:
         return 0
+    if connection.vendor == "postgresql":
+        _scores_merge(results, run=run, now=now)
+    else:
+        _scores_bulk_create(results, run=run, now=now)
+    return len(results)
+
+
+# The temporary table a chunk's scores are copied into; dropped again before the merge ends.
+_SCORES_IN = "pql_scores_in"
+_SCORE_MERGE = f"""
+    INSERT INTO pql_score AS s (workspace_id, model_id, fit, engagement, is_pql, lead_type,
+        components, computed_at, run_id)
+    SELECT workspace_id, %(model)s, fit, engagement, is_pql, lead_type, components::jsonb,
+        %(now)s, %(run)s
+    FROM {_SCORES_IN}
+    ON CONFLICT (workspace_id) DO UPDATE SET
+        model_id = EXCLUDED.model_id, fit = EXCLUDED.fit, engagement = EXCLUDED.engagement,
+        is_pql = EXCLUDED.is_pql, lead_type = EXCLUDED.lead_type,
+        -- the stored explanation is kept (not rewritten) when it says the same
+        components = CASE WHEN s.components = EXCLUDED.components THEN s.components
+            ELSE EXCLUDED.components END,
+        computed_at = EXCLUDED.computed_at, run_id = EXCLUDED.run_id
+    WHERE (s.model_id, s.fit, s.engagement, s.is_pql, s.lead_type, s.computed_at, s.run_id,
+            s.components)
+        IS DISTINCT FROM (EXCLUDED.model_id, EXCLUDED.fit, EXCLUDED.engagement,
+            EXCLUDED.is_pql, EXCLUDED.lead_type, EXCLUDED.computed_at, EXCLUDED.run_id,
+            EXCLUDED.components)
+"""  # noqa: S608 - fixed names
+_SNAPSHOT_MERGE = f"""
+    INSERT INTO pql_scoresnapshot AS s (workspace_id, day, fit, engagement, is_pql, model_id)
+    SELECT workspace_id, %(day)s, fit, engagement, is_pql, %(model)s
+    FROM {_SCORES_IN}
+    ON CONFLICT (workspace_id, day) DO UPDATE SET
+        fit = EXCLUDED.fit, engagement = EXCLUDED.engagement, is_pql = EXCLUDED.is_pql,
+        model_id = EXCLUDED.model_id
+    WHERE (s.fit, s.engagement, s.is_pql, s.model_id)
+        IS DISTINCT FROM (EXCLUDED.fit, EXCLUDED.engagement, EXCLUDED.is_pql, EXCLUDED.model_id)
+"""  # noqa: S608 - fixed names
+
+
+def _scores_merge(results: Mapping[int, ScoreResult], *, run: ScoringRun, now: datetime) -> None:
+    params = {"model": run.model_id, "run": run.pk, "now": now, "day": _day(now)}
+    explain = ComponentsJson()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_SCORES_IN} (workspace_id bigint, fit smallint, "
+            "engagement smallint, is_pql boolean, lead_type varchar(10), components text) "
+            "ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(
+            f"COPY {_SCORES_IN} (workspace_id, fit, engagement, is_pql, lead_type, components) "
+            "FROM STDIN"
+        ) as copy:
+            # In pk order (the merges insert in this order): concurrent chunks hold disjoint
+            # ranges, and one chunk's rows are locked in a fixed order.
+            for workspace_id in sorted(results):
+                result = results[workspace_id]
+                copy.write_row(
+                    (
+                        workspace_id,
+                        result.fit,
+                        result.engagement,
+                        result.is_pql,
+                        result.lead_type,
+                        explain(result.components),
+                    )
+                )
+        cursor.execute(_SCORE_MERGE, params)
+        cursor.execute(_SNAPSHOT_MERGE, params)
+        cursor.execute(f"DROP TABLE {_SCORES_IN}")
+
+
+def _scores_bulk_create(
+    results: Mapping[int, ScoreResult], *, run: ScoringRun, now: datetime
+) -> None:
     day = _day(now)
     scores = []
     snapshots = []
@@ -214,7 +294,6 @@ def scores_upsert(*, results: Mapping[int, ScoreResult], run: ScoringRun, now: d
         unique_fields=["workspace", "day"],
         update_fields=["fit", "engagement", "is_pql", "model"],
     )
-    return len(scores)
 
 
 @transaction.atomic

@@ -2,10 +2,11 @@
 weekly, runs count their chunks once, and scoring model versions are published one at a
 time and never changed once published."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from accounts.errors import Conflict
 from pql.models import Score, ScoreSnapshot, ScoringModel, ScoringRun
@@ -46,6 +47,54 @@ def test_scores_are_upserted_with_their_components_and_a_snapshot_of_the_day(run
     assert (score.computed_at, score.run_id, score.model_id) == (later, run.pk, run.model_id)
     snapshot = ScoreSnapshot.objects.get(workspace_id=wid)  # one a day: the day's last wins
     assert (snapshot.day, snapshot.fit, snapshot.engagement) == (date(2025, 3, 10), 45, 70)
+
+
+def _row_versions(wid: int) -> tuple[str, str]:
+    """The transaction ids that last wrote the workspace's score and snapshot rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT xmin::text FROM pql_score WHERE workspace_id = %s), "
+            "(SELECT xmin::text FROM pql_scoresnapshot WHERE workspace_id = %s)",
+            [wid, wid],
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_chunk_written_again_unchanged_rewrites_no_row():
+    run = scoring_run_start(model=scoring_model_published(), now=NOW, chunk_count=1)
+    wid = WorkspaceFactory(name="Northwind").pk
+    result = {wid: ScoreResult(40, 20, False, "none", (USAGE,))}
+    scores_upsert(results=result, run=run, now=NOW)
+    written = _row_versions(wid)
+
+    scores_upsert(results=result, run=run, now=NOW)  # a redelivered chunk
+    assert _row_versions(wid) == written
+    changed = {wid: ScoreResult(40, 25, False, "none", (USAGE,))}
+    scores_upsert(results=changed, run=run, now=NOW)
+    assert all(after != before for after, before in zip(_row_versions(wid), written, strict=True))
+    assert Score.objects.get(workspace_id=wid).engagement == 25
+
+
+def test_components_are_stored_compactly_and_read_with_their_group(run):
+    wid = WorkspaceFactory(name="Northwind").pk
+    decay = Component("inactivity_decay", "engagement", 21, -49, "idle 21 days: engagement 25%")
+    result = ScoreResult(40, 20, False, "none", (USAGE, decay))
+
+    scores_upsert(results={wid: result}, run=run, now=NOW)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT components::text FROM pql_score WHERE workspace_id = %s", [wid])
+        stored = json.loads(cursor.fetchone()[0])
+    assert stored == [
+        ["usage_share", 92, 20, "uses 92% of 10,000 API calls"],
+        ["inactivity_decay", 21, -49, "idle 21 days: engagement 25%"],
+    ]
+    assert Score.objects.get(workspace_id=wid).components == [USAGE.as_dict(), decay.as_dict()]
+    assert Score.objects.values_list("components", flat=True).get() == [
+        USAGE.as_dict(),
+        decay.as_dict(),
+    ]
 
 
 def test_the_next_day_adds_a_snapshot(run):
