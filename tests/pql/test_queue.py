@@ -170,7 +170,7 @@ def test_people_who_are_not_reps_cannot_claim(lead, billing_admin, owner, who):
         lead_claim(lead=lead, actor=actor)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_reps_claiming_at_once_end_with_one_owner_and_the_other_is_told_who():
     lead = leads_open(1)[0]
     reps = [staff(f"racer{i}@handoff.example", "Sales") for i in range(2)]
