@@ -13,13 +13,7 @@ from django.utils import timezone
 
 from accounts import demo
 from billing import demo as billing_demo
-from billing.entitlements import workspace_entitlements
 from usage import demo as usage_demo
-
-
-def _api_calls_limit(workspace_id: int) -> int | None:
-    spec = workspace_entitlements(workspace_id=workspace_id).limit("api_calls")
-    return spec.limit if spec else None
 
 
 class Command(BaseCommand):
@@ -60,8 +54,15 @@ class Command(BaseCommand):
                 billing_demo.subscriptions_seed(created)
                 workspaces = len(created)
                 with_usage = usage_demo.seed_usage(
-                    rng=rng, now=now, api_calls_limit=_api_calls_limit, also=[workspace.pk]
+                    rng=rng,
+                    now=now,
+                    plan_api_calls_limit=billing_demo.plan_api_calls_limit_reader(),
+                    created=created,
+                    also=[workspace],
                 )
+                bought = billing_demo.conversions_seed(created, now=now)
+                # PQL scoring hook: score the history just seeded here (pql.jobs.score_pqls,
+                # with ``now``), so the queue of leads is filled after `make run`.
                 raw_key = demo.demo_api_key_create(workspace=workspace, owner=owner)
         except demo.DemoSetupError as exc:
             raise CommandError(str(exc)) from exc
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             self._say("Demo workspaces already there: nothing to add.")
         if with_usage:
             self._say(f"Added {usage_demo.DAYS} days of usage to {with_usage} workspaces.")
+        if bought:
+            self._say(f"Replayed the purchases of {bought} workspaces through the local gateway.")
         self._print_log_ins()
         self._print_api_key(workspace_name=workspace.name, raw_key=raw_key)
 
