@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from django.db.models import Count, F, Max, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, TruncDate
 from django.http import Http404
 from django.utils import timezone
 
@@ -291,36 +291,50 @@ class WorkspaceProfile:
     invitations_accepted_30d: int
 
 
-def workspace_profiles(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, WorkspaceProfile]:
+def workspace_profiles(
+    *, pk_from: int, pk_to: int, now: datetime, daily_cap: int | None = None
+) -> dict[int, WorkspaceProfile]:
     """Every live workspace with a primary key in ``[pk_from, pk_to)``, with or without
-    activity. ``free_mail``: the company domain, or else the creator's address's domain, is
-    a free-mail provider (or there is none). Three queries whatever the number."""
+    activity, as of ``now`` (members who joined and invitations sent by then). ``free_mail``:
+    the company domain, or else the creator's address's domain, is a free-mail provider (or
+    there is none). With ``daily_cap``, a day counts at most that many invitations sent, so
+    one person inviting in bulk cannot make a lead. Four queries whatever the number."""
     in_range = Q(workspace_id__gte=pk_from, workspace_id__lt=pk_to)
     members = dict(
-        Membership.objects.filter(in_range)
+        Membership.objects.filter(in_range, created_at__lte=now)
         .values("workspace_id")
         .annotate(n=Count("id"))
         .values_list("workspace_id", "n")
         .order_by()
     )
     since = now - timedelta(days=30)
+    sent: dict[int, int] = {}
+    for row in (
+        Invitation.objects.filter(in_range, sent_at__gte=since, sent_at__lte=now)
+        .values("workspace_id", day=TruncDate("sent_at"))
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        n = row["n"] if daily_cap is None else min(row["n"], daily_cap)
+        sent[row["workspace_id"]] = sent.get(row["workspace_id"], 0) + n
     invitations = {
         row["workspace_id"]: row
-        for row in Invitation.objects.filter(in_range)
+        for row in Invitation.objects.filter(in_range, created_at__lte=now)
         .values("workspace_id")
         .annotate(
             pending=Count(
                 "id",
                 filter=Q(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now),
             ),
-            sent=Count("id", filter=Q(sent_at__gte=since)),
-            accepted=Count("id", filter=Q(accepted_at__gte=since)),
+            accepted=Count("id", filter=Q(accepted_at__gte=since, accepted_at__lte=now)),
         )
         .order_by()
     }
     profiles = {}
     for workspace in (
-        Workspace.objects.filter(pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True)
+        Workspace.objects.filter(
+            pk__gte=pk_from, pk__lt=pk_to, deleted_at__isnull=True, created_at__lte=now
+        )
         .annotate(creator_email=F("created_by__email"))
         .order_by("pk")
     ):
@@ -341,7 +355,7 @@ def workspace_profiles(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, 
             is_demo=workspace.is_demo,
             members=count,
             seats_used=count + invited.get("pending", 0),
-            invitations_sent_30d=invited.get("sent", 0),
+            invitations_sent_30d=sent.get(workspace.pk, 0),
             invitations_accepted_30d=invited.get("accepted", 0),
         )
     return profiles

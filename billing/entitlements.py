@@ -322,6 +322,33 @@ def live_overrides(now: datetime):
     ).order_by("created_at", "pk")
 
 
+def subscription_entitlements_resolve(
+    *,
+    catalog: Catalog,
+    subscription: Subscription | None,
+    overrides: tuple[OverrideView, ...],
+    grace_period_days: int,
+    now: datetime,
+):
+    """``entitlements_resolve`` for a workspace's subscription row (its ``price`` loaded);
+    no subscription counts as the default free plan, active."""
+    return entitlements_resolve(
+        catalog=catalog,
+        plan_id=subscription.plan_id if subscription else None,
+        status=subscription.status if subscription else Subscription.Status.ACTIVE,
+        past_due_since=subscription.past_due_since if subscription else None,
+        per_seat=bool(
+            subscription is not None
+            and subscription.price
+            and subscription.price.scheme == Price.Scheme.PER_SEAT
+        ),
+        seats=subscription.seats if subscription else 0,
+        overrides=overrides,
+        grace_period_days=grace_period_days,
+        now=now,
+    )
+
+
 def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> Entitlements:
     subscription = (
         Subscription.objects.select_related("price").filter(workspace_id=workspace_id).first()
@@ -334,17 +361,9 @@ def _build_entitlements(workspace_id: int, catalog: Catalog, now: datetime) -> E
     grace_days = 0
     if status == Subscription.Status.PAST_DUE and subscription.past_due_since is not None:
         grace_days = BillingSettings.load().grace_period_days
-    resolved = entitlements_resolve(
+    resolved = subscription_entitlements_resolve(
         catalog=catalog,
-        plan_id=subscription.plan_id if subscription else None,
-        status=status,
-        past_due_since=subscription.past_due_since if subscription else None,
-        per_seat=bool(
-            subscription is not None
-            and subscription.price
-            and subscription.price.scheme == Price.Scheme.PER_SEAT
-        ),
-        seats=subscription.seats if subscription else 0,
+        subscription=subscription,
         overrides=overrides,
         grace_period_days=grace_days,
         now=now,

@@ -19,9 +19,9 @@ from accounts.models import Role, Workspace
 from billing.entitlements import (
     OverrideView,
     catalog,
-    entitlements_resolve,
     live_overrides,
     override_view,
+    subscription_entitlements_resolve,
     workspace_entitlements,
 )
 from billing.models import (
@@ -195,17 +195,9 @@ def workspace_limits(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, Ef
     for workspace in workspaces:
         subscription = getattr(workspace, "subscription", None)
         status = subscription.status if subscription else Subscription.Status.ACTIVE
-        resolved = entitlements_resolve(
+        resolved = subscription_entitlements_resolve(
             catalog=plans,
-            plan_id=subscription.plan_id if subscription else None,
-            status=status,
-            past_due_since=subscription.past_due_since if subscription else None,
-            per_seat=bool(
-                subscription
-                and subscription.price
-                and subscription.price.scheme == Price.Scheme.PER_SEAT
-            ),
-            seats=subscription.seats if subscription else 0,
+            subscription=subscription,
             overrides=tuple(overrides.get(workspace.pk, ())),
             grace_period_days=grace_days,
             now=now,

@@ -27,6 +27,12 @@ from billing.models import (
 # None when reconciliation found the upgrade). The pql app closes the open lead as won.
 workspace_upgraded = Signal()
 
+# Sent once the transaction commits when staff move a workspace to a plan by hand
+# (``subscription_set_plan``: a contract closed by sales, a courtesy change). Arguments:
+# ``workspace_id``, ``plan_code``, ``upgraded`` (True when the new plan ranks above the
+# old one). The pql app closes the open lead as won through sales on an upgrade.
+workspace_plan_set = Signal()
+
 
 def _now_and_on_commit(callback) -> None:
     callback()

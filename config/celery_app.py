@@ -31,7 +31,6 @@ def _json_log_lines(logger, **kwargs) -> None:
 
 
 # The one place periodic jobs are declared. Each entry names a task and when it runs.
-# Later apps add their jobs here (PQL scoring, SLA timers).
 app.conf.beat_schedule: dict[str, dict] = {
     # Re-sync paid subscriptions from Stripe, repair drift, recover undelivered webhooks.
     "billing-stripe-reconcile": {
@@ -42,5 +41,10 @@ app.conf.beat_schedule: dict[str, dict] = {
     "billing-stripe-events-requeue": {
         "task": "billing.tasks.stripe_events_requeue",
         "schedule": 300.0,
+    },
+    # Score every workspace and open, expire and close leads (chunks fan out to workers).
+    "pql-score": {
+        "task": "pql.tasks.score_pqls",
+        "schedule": 60.0 * int(os.environ.get("HANDOFF_PQL_SCORING_EVERY_MINUTES", "60")),
     },
 }

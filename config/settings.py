@@ -306,6 +306,9 @@ HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 
 # nothing older than HANDOFF_PQL_HISTORY_DAYS.
 HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)
 HANDOFF_PQL_HISTORY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAYS", default=365)
+# The scoring job: how many workspaces one chunk (one task, one transaction) scores. How
+# often beat runs it is HANDOFF_PQL_SCORING_EVERY_MINUTES, read by config/celery_app.py.
+HANDOFF_PQL_CHUNK_SIZE = env.int("HANDOFF_PQL_CHUNK_SIZE", default=5000)
 
 # LOG_FORMAT=json writes one JSON object a line (config/log_format.py), for log collectors.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

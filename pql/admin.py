@@ -10,12 +10,14 @@ version shown stays as it was. A draft is edited in place and published with the
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html_join
 
 from accounts.errors import ApplicationError
 
 # Scores, leads and runs are written by the scoring job and the lead services only.
 from billing.admin.stripe import ReadOnlyAdmin
 from pql.models import Lead, LeadActivity, Score, ScoringModel, ScoringRun, Signal
+from pql.selectors import scores_with_trend, top_reasons, trend_words
 from pql.services import scoring_model_next_version, scoring_model_publish
 
 SAVE_AS_NEW = "_saveasnew"
@@ -129,11 +131,47 @@ class ScoreAdmin(ReadOnlyAdmin):
         "workspace",
         "fit",
         "engagement",
+        "trend",
         "is_pql",
         "lead_type",
+        "reasons",
         "model",
         "computed_at",
     ]
+    fields = [
+        "workspace",
+        "model",
+        "fit",
+        "engagement",
+        "is_pql",
+        "lead_type",
+        "computed_at",
+        "explanation",
+    ]
+    readonly_fields = ["explanation"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Score]:
+        return scores_with_trend(super().get_queryset(request))
+
+    @admin.display(description="Engagement since last week")
+    def trend(self, score: Score) -> str:
+        return trend_words(score.engagement, getattr(score, "engagement_before", None))
+
+    @admin.display(description="Top reasons")
+    def reasons(self, score: Score) -> str:
+        return "; ".join(top_reasons(score))
+
+    @admin.display(description="Why this score")
+    def explanation(self, score: Score) -> str:
+        return format_html_join(
+            "\n",
+            "<div>{} · {}: {} points — {}</div>",
+            (
+                (c["group"], c["signal"].replace("_", " "), c["points"], c["text"])
+                for c in score.components
+            ),
+        )
+
     list_filter = ["is_pql", "lead_type"]
     list_select_related = ["workspace", "model"]
     search_fields = ["workspace__name", "workspace__slug"]

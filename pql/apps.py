@@ -6,3 +6,6 @@ class PqlConfig(AppConfig):
 
     name = "pql"
     verbose_name = "PQL"
+
+    def ready(self) -> None:
+        from pql import signals  # noqa: F401 - connects the lead-closing receivers

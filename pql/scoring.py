@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from accounts.free_mail import FREE_MAIL_DOMAINS
 from usage.current import limit_is_near
 
 FIT = "fit"
@@ -41,34 +42,6 @@ SEATS_METRIC = "seats"
 # Week-over-week growth is capped so that 1 -> 40 people does not dwarf the band scale.
 GROWTH_CAP_PERCENT = 1000
 
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "aol.com",
-        "fastmail.com",
-        "gmail.com",
-        "gmx.com",
-        "gmx.de",
-        "googlemail.com",
-        "hey.com",
-        "hotmail.com",
-        "icloud.com",
-        "live.com",
-        "mail.com",
-        "mail.ru",
-        "me.com",
-        "msn.com",
-        "outlook.com",
-        "pm.me",
-        "proton.me",
-        "protonmail.com",
-        "qq.com",
-        "tutanota.com",
-        "web.de",
-        "yahoo.com",
-        "yandex.ru",
-        "zoho.com",
-    }
-)
 # utm_medium values that mean someone paid for the click.
 PAID_MEDIUMS = frozenset({"cpc", "ppc", "paid", "paid_social", "paidsocial", "display", "cpm"})
 SIGNUP_SOURCES = ("paid", "campaign", "referral", "direct")
@@ -218,7 +191,8 @@ def _domain_text(s: WorkspaceSignals, raw: object) -> str:
 def _team_text(s: WorkspaceSignals, raw: object) -> str:
     if raw is None:
         return "team size not given"
-    return f"team of {_number(raw)} {_plural(raw, 'person', 'people')}"
+    # The answer is a range ("11-50"); the signal keeps its smallest team.
+    return "a team of one" if raw == 1 else f"a team of {_number(raw)} or more people"
 
 
 def _use_case_raw(s: WorkspaceSignals) -> str | None:

@@ -330,21 +330,20 @@ def paywall_spread(
     return {workspace_id: (people.get(workspace_id, 0), n) for workspace_id, n in hit_days.items()}
 
 
-def last_activity(*, pk_from: int, pk_to: int) -> dict[int, datetime]:
-    """Per workspace, when its latest usage event or product event happened (workspaces with
-    neither are absent). Two queries, over the period counters and the daily rollup."""
-    live = _live(pk_from, pk_to)
-    latest: dict[int, datetime] = {}
-    for queryset, field in (
-        (UsageCounter.objects.filter(live, last_event_at__isnull=False), "last_event_at"),
-        (ProductEventDaily.objects.filter(live), "last_at"),
-    ):
-        for workspace_id, at in (
-            queryset.values("workspace_id")
-            .annotate(at=Max(field))
-            .values_list("workspace_id", "at")
+def last_active_day(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, date]:
+    """Per workspace, the latest (UTC) day up to ``now``'s with usage or a product event,
+    from the daily rollups, so the answer for a past ``now`` is what was known then (a
+    backtest replays it). Workspaces with neither are absent. Two queries."""
+    live = _live(pk_from, pk_to) & Q(day__lte=_today(now))
+    latest: dict[int, date] = {}
+    for model in (UsageDaily, ProductEventDaily):
+        for workspace_id, day in (
+            model.objects.filter(live)
+            .values("workspace_id")
+            .annotate(day=Max("day"))
+            .values_list("workspace_id", "day")
             .order_by()
         ):
-            if workspace_id not in latest or at > latest[workspace_id]:
-                latest[workspace_id] = at
+            if workspace_id not in latest or day > latest[workspace_id]:
+                latest[workspace_id] = day
     return latest

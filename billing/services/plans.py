@@ -12,6 +12,7 @@ from billing.models import (
     Plan,
     Subscription,
 )
+from billing.signals import workspace_plan_set
 
 
 @transaction.atomic
@@ -41,6 +42,7 @@ def subscription_set_plan(
     before = {"plan": subscription.plan.code}
     if subscription.plan_id == plan.pk:
         return subscription
+    upgraded = plan.tier_rank > subscription.plan.tier_rank
     subscription.plan = plan
     subscription.price = None
     subscription.save(update_fields=["plan", "price", "updated_at"])
@@ -51,5 +53,9 @@ def subscription_set_plan(
         workspace=workspace,
         before=before,
         after={"plan": plan.code, "reason": reason},
+    )
+    arguments = {"workspace_id": workspace.pk, "plan_code": plan.code, "upgraded": upgraded}
+    transaction.on_commit(
+        lambda: workspace_plan_set.send(sender=Subscription, **arguments), robust=True
     )
     return subscription

@@ -9,14 +9,9 @@ from django.utils import timezone
 
 FIT_SIGNALS = {
     "company_domain": [["company", 35], ["free_mail", 0], ["none", 0]],
-    "team_size": [[1, 0], [5, 10], [20, 20], [100, 25]],
-    "use_case": [
-        ["company_wide", 20],
-        ["team", 15],
-        ["client_work", 10],
-        ["evaluation", 5],
-        ["personal", 0],
-    ],
+    # The smallest team each answer allows: 1, 2-10, 11-50, 51-200, 201+.
+    "team_size": [[1, 0], [2, 10], [11, 20], [51, 25]],
+    "use_case": [["sales", 20], ["team", 15], ["metering", 15], ["exploring", 0]],
     "signup_source": [["paid", 10], ["campaign", 8], ["referral", 8], ["direct", 5]],
     "region": [["americas", 10], ["europe", 10], ["oceania", 8], ["asia", 5], ["africa", 5]],
 }

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.free_mail import FREE_MAIL_DOMAINS, is_free_mail
-from accounts.models import Workspace
+from accounts.models import Membership, Workspace
 from accounts.selectors import workspace_pk_ranges, workspace_profiles, workspace_seats_used
 from tests.factories import UserFactory, WorkspaceFactory, add_member, on_plan
 
@@ -68,8 +68,9 @@ def test_profiles_give_fit_and_team_facts_for_every_live_workspace(django_assert
     gone = WorkspaceFactory(name="Gone")
     _delete(gone)
     pk_from, pk_to = acme.pk, max(acme.pk, solo.pk, gone.pk) + 1
+    now = timezone.now()  # profiles answer as of ``now``: everything above is before it
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         profiles = workspace_profiles(pk_from=pk_from, pk_to=pk_to, now=now)
 
     assert set(profiles) == {acme.pk, solo.pk}
@@ -96,3 +97,35 @@ def test_the_free_mail_list_knows_the_common_providers_in_any_case():
     assert all(
         domain == domain.lower().strip() and "@" not in domain for domain in FREE_MAIL_DOMAINS
     )
+
+
+def test_profiles_as_of_a_past_time_leave_out_what_came_later():
+    before = timezone.now()
+    acme = services.workspace_create(name="Acme", owner=UserFactory(email="ann@acme.io"))
+    later = WorkspaceFactory(name="Later")
+    on_plan(acme, "pro")
+    add_member(acme, "bob@acme.io")
+    services.invitation_create(workspace=acme, email="cy@acme.io", actor=acme.created_by)
+    Workspace.objects.filter(pk=acme.pk).update(created_at=before - timedelta(days=1))
+    Membership.objects.filter(workspace=acme, user__email="ann@acme.io").update(
+        created_at=before - timedelta(days=1)
+    )
+
+    profiles = workspace_profiles(pk_from=acme.pk, pk_to=later.pk + 1, now=before)
+
+    assert set(profiles) == {acme.pk}  # "Later" did not exist yet
+    assert (profiles[acme.pk].members, profiles[acme.pk].invitations_sent_30d) == (1, 0)
+
+
+def test_invitations_sent_count_at_most_the_daily_cap_a_day():
+    acme = services.workspace_create(name="Acme", owner=UserFactory(email="ann@acme.io"))
+    on_plan(acme, "business")
+    for n in range(7):
+        services.invitation_create(workspace=acme, email=f"p{n}@acme.io", actor=acme.created_by)
+
+    now = timezone.now()
+    capped = workspace_profiles(pk_from=acme.pk, pk_to=acme.pk + 1, now=now, daily_cap=5)
+    uncapped = workspace_profiles(pk_from=acme.pk, pk_to=acme.pk + 1, now=now)
+
+    assert capped[acme.pk].invitations_sent_30d == 5
+    assert uncapped[acme.pk].invitations_sent_30d == 7

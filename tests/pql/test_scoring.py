@@ -76,7 +76,7 @@ def test_a_growing_free_workspace_scores_each_signal_and_says_why():
 
     assert by_signal(result) == {
         "company_domain": ("company", 35, "company e-mail domain northwind.io"),
-        "team_size": (12, 10, "team of 12 people"),
+        "team_size": (12, 10, "a team of 12 or more people"),
         "use_case": ("team", 15, "use case: team"),
         "signup_source": ("paid", 10, "signed up from a paid campaign (google / cpc)"),
         "region": ("europe", 10, "europe (time zone Europe/Paris)"),

@@ -11,6 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as accounts_services
+from billing.entitlements import workspace_entitlements
+from billing.limits import upgrade_url_for
 from tests.factories import UserFactory, WorkspaceFactory, add_member
 from usage import selectors
 from usage.current import usage_current
@@ -55,6 +57,8 @@ def usage(workspace, metric: str, quantity: int, at, key: str) -> None:
     usage_events_ingest(
         workspace=workspace,
         events=[UsageEventIn(0, Metric.objects.get(key=metric), quantity, key, at)],
+        limits=workspace_entitlements(workspace_id=workspace.pk, now=NOW),
+        upgrade_url=upgrade_url_for(workspace),
         now=NOW,
     )
 
@@ -280,16 +284,24 @@ def test_paywall_spread_counts_distinct_people_and_days_not_hits(base):
     assert base["busy"].pk not in spread
 
 
-def test_last_activity_is_the_latest_usage_or_product_event(base):
-    latest = selectors.last_activity(**_range(base))
+def test_last_active_day_is_the_latest_day_with_usage_or_a_product_event(base):
+    latest = selectors.last_active_day(**_range(base), now=NOW)
 
-    assert latest[base["busy"].pk] == days_ago(0)  # the usage event at noon
+    assert latest[base["busy"].pk] == days_ago(0).date()  # the usage event at noon
     assert (
         latest[base["acme"].pk]
-        == ProductEvent.objects.filter(workspace=base["acme"]).latest("occurred_at").occurred_at
+        == ProductEvent.objects.filter(workspace=base["acme"])
+        .latest("occurred_at")
+        .occurred_at.date()
     )
     assert base["idle"].pk not in latest
     assert base["gone"].pk not in latest
+
+
+def test_last_active_day_as_of_a_past_day_ignores_what_came_later(base):
+    latest = selectors.last_active_day(**_range(base), now=days_ago(1))
+
+    assert latest[base["busy"].pk] < days_ago(0).date()
 
 
 def test_every_selector_takes_the_same_queries_for_one_workspace_as_for_many(
@@ -305,7 +317,7 @@ def test_every_selector_takes_the_same_queries_for_one_workspace_as_for_many(
         (1, lambda r: selectors.product_event_rollup(**r, since=since, until=until, daily_cap=3)),
         (1, lambda r: selectors.active_people(**r, now=NOW)),
         (2, lambda r: selectors.paywall_spread(**r, now=NOW)),
-        (2, lambda r: selectors.last_activity(**r)),
+        (2, lambda r: selectors.last_active_day(**r, now=NOW)),
     ]
     for queries, call in calls:
         for pk_range in (one, many):
