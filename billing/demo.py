@@ -46,13 +46,16 @@ def acme_plan_seed(workspace: Workspace) -> None:
     )
 
 
-def plan_api_calls_limit_reader() -> Callable[[str], int | None]:
-    """A plan's API-call limit by plan code (None: unlimited), read once: the fact usage's
-    demo history is shaped by."""
-    limits = dict(
-        PlanLimit.objects.filter(metric_id="api_calls").values_list("plan__code", "limit")
-    )
-    return lambda plan_code: limits.get(plan_code)
+def plan_limit_reader() -> Callable[[str, str], int | None]:
+    """A plan's limit of a metric by plan code and metric key (None: unlimited), read once:
+    the fact usage's demo history is shaped by."""
+    limits = {
+        (plan_code, metric): limit
+        for plan_code, metric, limit in PlanLimit.objects.values_list(
+            "plan__code", "metric_id", "limit"
+        )
+    }
+    return lambda plan_code, metric: limits.get((plan_code, metric))
 
 
 def subscriptions_seed(created: Sequence[tuple[Workspace, PlannedWorkspace]]) -> None:
@@ -103,9 +106,9 @@ class _Webhook:
         return sent
 
 
-def _price(plan_code: str) -> Price:
+def _price(plan_code: str, interval: str) -> Price:
     return Price.objects.select_related("plan").get(
-        plan__code=plan_code, interval="month", currency="usd", is_active=True
+        plan__code=plan_code, interval=interval, currency="usd", is_active=True
     )
 
 
@@ -140,7 +143,10 @@ def _replay(webhook: _Webhook, workspace: Workspace, plan: PlannedWorkspace, now
             _advance(webhook, subscription.stripe_subscription_id, step.at)
         if step.action == "subscribe":
             url = services.checkout_start(
-                workspace=workspace, price=_price(step.plan_code), seats=step.seats, actor=owner
+                workspace=workspace,
+                price=_price(step.plan_code, step.interval),
+                seats=step.seats,
+                actor=owner,
             )
             session_id = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
             first = not subscription.stripe_customer_id
@@ -149,7 +155,10 @@ def _replay(webhook: _Webhook, workspace: Workspace, plan: PlannedWorkspace, now
             )
         elif step.action == "change":
             services.subscription_change(
-                workspace=workspace, price=_price(step.plan_code), seats=step.seats, actor=owner
+                workspace=workspace,
+                price=_price(step.plan_code, step.interval),
+                seats=step.seats,
+                actor=owner,
             )
         elif step.action == "cancel":
             cancellation = services.subscription_cancel(

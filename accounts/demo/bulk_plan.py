@@ -17,6 +17,8 @@ from accounts.models import (
 
 SEED = 20_260_101
 WORKSPACE_COUNT = 300
+# The free plan's seats (a hard limit): a free demo team has at most this many members.
+FREE_SEATS = 3
 
 
 # Company names are a prefix and a suffix ("Bright" + "lane"), sometimes with a trade.
@@ -102,6 +104,7 @@ class PlannedStep:
     plan_code: str = ""
     seats: int = 0
     reason: str = ""
+    interval: str = "month"
 
 
 @dataclass
@@ -127,6 +130,10 @@ class PlannedWorkspace:
     signup_source: dict = field(default_factory=dict)
     segment: str = Segment.DORMANT
     story: list[PlannedStep] = field(default_factory=list)
+    # When a growing team outgrows the free plan (its purchase, or one still to come).
+    upgrade_due: datetime | None = None
+    # A Pro customer whose API calls grow toward Pro's limit (an expansion lead).
+    scaling: bool = False
 
     @property
     def upgraded_at(self) -> datetime | None:
@@ -182,12 +189,11 @@ def _company_names(rng: random.Random, count: int) -> Iterator[tuple[str, str]]:
 
 
 def _members_plan(
-    rng: random.Random, *, domain: str, created_at: datetime, now: datetime
+    rng: random.Random, *, size: int, domain: str, created_at: datetime, now: datetime
 ) -> list[PlannedMember]:
-    """The owner who signed up, then teammates who joined later, with distinct addresses in
-    the company's e-mail format; roles mostly member, some admins, now and then a second
-    owner."""
-    size = rng.choices(range(1, 13), weights=_TEAM_SIZE_WEIGHTS)[0]
+    """The owner who signed up, then ``size - 1`` teammates who joined later, with distinct
+    addresses in the company's e-mail format; roles mostly member, some admins, now and then
+    a second owner."""
     email_format = rng.choice(_EMAIL_FORMATS)
     members: list[PlannedMember] = []
     emails: set[str] = set()
@@ -279,65 +285,94 @@ def _free_mail_plan(rng: random.Random, workspace: PlannedWorkspace) -> None:
 
 
 def _story_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetime) -> None:
-    """What a growing workspace bought and when: Pro once its team outgrew the free seats
-    (before its fourth member joined) or its API calls neared the free limit; then, for
-    some, Business (expansion), fewer seats (contraction), a cancellation with its reason
-    (churn), and for some of those a return. Every step lies at least a day in the past;
-    a workspace whose upgrade would fall later has not converted yet."""
+    """When a growing team bought Pro and what came after. Its team grows into the free
+    limits (three seats, the monthly API calls) some weeks after it started; it buys Pro
+    then (a quarter of buyers pay yearly), and the teammates it was waiting to add join in
+    the weeks after, on the seats it bought. Then, for some: Business (expansion), fewer
+    seats (contraction), a cancellation with its reason (churn), and for some of those a
+    return; a few Pro customers grow toward Pro's API-call limit (``scaling``). Every step
+    lies at least a day in the past: a team whose upgrade would fall later has not bought
+    yet, and keeps its three free seats. The third teammate joins in the weeks before the
+    upgrade, when the team fills its free seats."""
     members = workspace.members
     start = workspace.activated_at or workspace.created_at + timedelta(days=2)
-    if len(members) >= 4:
-        upgrade = members[3].joined_at - timedelta(hours=rng.uniform(2, 30))
-    else:
-        upgrade = start + timedelta(days=rng.uniform(25, 140))
-    upgrade = max(upgrade, workspace.created_at + timedelta(hours=6))
+    upgrade = start + timedelta(days=rng.uniform(20, 110))
     latest = now - timedelta(days=1)
+    workspace.upgrade_due = upgrade
+    if len(members) >= FREE_SEATS:
+        third = members[FREE_SEATS - 1]
+        third.joined_at = max(
+            members[FREE_SEATS - 2].joined_at + timedelta(hours=1),
+            upgrade - timedelta(days=rng.uniform(4, 25)),
+        )
     if upgrade >= latest:
+        del members[FREE_SEATS:]
+        members[:] = [member for member in members if member.joined_at < now]
         return
-    extra = rng.choice((0, 0, 1, 2))
-    seats = len(members) + extra
-    story = [PlannedStep(upgrade, "subscribe", "pro", seats)]
+    joined = upgrade
+    for member in members[FREE_SEATS:]:
+        joined += timedelta(hours=min(rng.lognormvariate(math.log(72), 1.0), 24 * 40))
+        member.joined_at = joined
+    members[:] = [member for member in members if member.joined_at < now]
     roll = rng.random()
+    # Scaling customers bought just the seats they needed, and fill them.
+    extra = 0 if roll >= 0.6 else rng.choice((0, 0, 1, 2))
+    seats = len(members) + extra
+    interval = "year" if rng.random() < 0.25 else "month"
+    story = [PlannedStep(upgrade, "subscribe", "pro", seats, interval=interval)]
     later = upgrade + timedelta(days=rng.uniform(40, 150))
-    if roll < 0.25 and later < latest:
-        story.append(PlannedStep(later, "change", "business", seats))
-    elif roll < 0.4 and extra and later < latest:
-        story.append(PlannedStep(later, "change", "pro", len(members)))
-    elif roll < 0.6:
+    if roll < 0.2 and later < latest:
+        story.append(PlannedStep(later, "change", "business", seats, interval=interval))
+    elif roll < 0.35 and extra and later < latest:
+        story.append(PlannedStep(later, "change", "pro", len(members), interval=interval))
+    elif roll < 0.6 and interval == "month":
         canceled = upgrade + timedelta(days=rng.uniform(45, 200))
         if canceled < latest:
             story.append(PlannedStep(canceled, "cancel", "pro", reason=rng.choice(_CANCEL_REASONS)))
             back = canceled + timedelta(days=rng.uniform(45, 110))
             if rng.random() < 0.4 and back < latest:
                 story.append(PlannedStep(back, "subscribe", "pro", len(members)))
+    elif roll < 0.8:
+        workspace.scaling = True
     workspace.story = story
 
 
 def _segment_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetime) -> None:
-    """The workspace's segment, its answers to the sign-up questions and its story."""
+    """The workspace's segment, its answers to the sign-up questions and its story. Most
+    workspaces never activate, and most of those that do stay small and free; teams more
+    often grow into a plan than people alone. A free team has at most its three free seats
+    (the limit is hard)."""
     size = len(workspace.members)
-    activated = workspace.activated_at is not None
     roll = rng.random()
     if _roll(workspace.name) < 3:
         workspace.segment = Segment.SALES
-    elif size >= 4:
-        workspace.segment = Segment.GROWING
-    elif not activated:
+    elif workspace.activated_at is None:
         workspace.segment = Segment.DORMANT
-    elif size > 1:
+    elif size == 1:
         workspace.segment = (
-            Segment.GROWING if roll < 0.45 else Segment.STEADY if roll < 0.85 else Segment.DORMANT
+            Segment.SOLO_HEAVY
+            if roll < 0.45
+            else Segment.STEADY
+            if roll < 0.75
+            else Segment.DORMANT
         )
     else:
+        growing = min(0.7, 0.25 + 0.08 * (size - 2))
         workspace.segment = (
-            Segment.SOLO_HEAVY if roll < 0.35 else Segment.STEADY if roll < 0.6 else Segment.DORMANT
+            Segment.GROWING
+            if roll < growing
+            else Segment.STEADY
+            if roll < growing + 0.4
+            else Segment.DORMANT
         )
+    if workspace.segment not in (Segment.GROWING, Segment.SALES) and size > FREE_SEATS:
+        del workspace.members[rng.choice((2, FREE_SEATS)) :]
     if size == 1 and rng.random() < (0.75 if workspace.segment == Segment.SOLO_HEAVY else 0.4):
         _free_mail_plan(rng, workspace)
-    answers = {Segment.GROWING: 0.9, Segment.SALES: 0.9, Segment.STEADY: 0.5}
-    _fit_plan(rng, workspace, answers=answers.get(workspace.segment, 0.3))
     if workspace.segment == Segment.GROWING:
         _story_plan(rng, workspace, now=now)
+    answers = {Segment.GROWING: 0.9, Segment.SALES: 0.9, Segment.STEADY: 0.5}
+    _fit_plan(rng, workspace, answers=answers.get(workspace.segment, 0.3))
 
 
 def workspaces_plan(
@@ -355,7 +390,10 @@ def workspaces_plan(
             time_zone=_weighted(rng, _TIME_ZONES),
             created_at=created_at,
         )
-        workspace.members = _members_plan(rng, domain=domain, created_at=created_at, now=now)
+        size = rng.choices(range(1, 13), weights=_TEAM_SIZE_WEIGHTS)[0]
+        workspace.members = _members_plan(
+            rng, size=size, domain=domain, created_at=created_at, now=now
+        )
         _onboarding_plan(rng, workspace, now=now)
         _segment_plan(rng, workspace, now=now)
         plans.append(workspace)
