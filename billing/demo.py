@@ -29,7 +29,15 @@ from django.urls import reverse
 from accounts.demo import PlannedWorkspace
 from accounts.models import Workspace
 from billing import services
-from billing.models import Cancellation, Plan, PlanLimit, Price, StripeEvent, Subscription
+from billing.models import (
+    Cancellation,
+    LocalStripeObject,
+    Plan,
+    PlanLimit,
+    Price,
+    StripeEvent,
+    Subscription,
+)
 from billing.stripe.interface import demo_billing_active
 from billing.stripe.local import LocalGateway, event_body, event_delivered
 from billing.stripe.local.clock import TRIAL_WILL_END_NOTICE as TRIAL_NOTICE
@@ -83,10 +91,21 @@ class _Webhook:
         self.secure = site.scheme == "https"
         self.url = reverse("stripe_webhook")
         self.gateway = LocalGateway()
+        # Events up to this row were delivered: each delivery looks only at newer rows.
+        self.seen = 0
+
+    def _pending(self) -> list[tuple[int, str]]:
+        """The gateway's pending events (``LocalGateway.events_pending``) newer than the
+        last delivered, oldest first."""
+        rows = LocalStripeObject.objects.filter(
+            object="event", pk__gt=self.seen, data__pending_webhooks__gt=0
+        )
+        return list(rows.order_by("created", "id").values_list("pk", "stripe_id"))
 
     def deliver(self) -> int:
         sent = 0
-        for event_id in self.gateway.events_pending():
+        for pk, event_id in self._pending():
+            self.seen = max(self.seen, pk)
             body = event_body(event_id)
             if body is None:
                 continue
@@ -100,8 +119,8 @@ class _Webhook:
             if response.status_code != 200:
                 raise RuntimeError(f"the webhook endpoint refused {event_id}: {response.content}")
             event_delivered(event_id)
-            stored = StripeEvent.objects.get(stripe_id=event_id)
-            stripe_event_apply(event_id=stored.pk)
+            stored = StripeEvent.objects.values_list("pk", flat=True).get(stripe_id=event_id)
+            stripe_event_apply(event_id=stored)
             sent += 1
         return sent
 
@@ -113,25 +132,19 @@ def _price(plan_code: str, interval: str) -> Price:
 
 
 def _advance(webhook: _Webhook, subscription_id: str, to: datetime) -> None:
-    """Move the customer's clock to ``to`` one due date at a time (the trial notice, each
-    period's end), delivering what each one sent before the next, as time passes for a
-    real customer: every event carries the time it fell due."""
+    """Move the customer's clock to ``to``, where the gateway runs what fell due on the way
+    (a trial's end, each period's renewal, the end of a cancelled subscription), each event
+    stamped with the time it fell due, then deliver them in order. A pending trial notice
+    is sent at its own time first."""
     gateway = webhook.gateway
-    while True:
-        data = gateway.subscription_retrieve(subscription_id)
-        due = None
-        if data["status"] in ("trialing", "active", "past_due"):
-            due = datetime.fromtimestamp(data["items"]["data"][0]["current_period_end"], tz=UTC)
-            if data["status"] == "trialing" and data["trial_end"]:
-                notice = datetime.fromtimestamp(data["trial_end"], tz=UTC) - TRIAL_NOTICE
-                if gateway.subscription_now(subscription_id) < notice:
-                    due = notice
-        if due is None or due > to:
-            gateway.clock_advance(subscription_id=subscription_id, to=to)
+    data = gateway.subscription_retrieve(subscription_id)
+    if data["status"] == "trialing" and data["trial_end"]:
+        notice = datetime.fromtimestamp(data["trial_end"], tz=UTC) - TRIAL_NOTICE
+        if gateway.subscription_now(subscription_id) < notice <= to:
+            gateway.clock_advance(subscription_id=subscription_id, to=notice)
             webhook.deliver()
-            return
-        gateway.clock_advance(subscription_id=subscription_id, to=due)
-        webhook.deliver()
+    gateway.clock_advance(subscription_id=subscription_id, to=to)
+    webhook.deliver()
 
 
 def _replay(webhook: _Webhook, workspace: Workspace, plan: PlannedWorkspace, now: datetime):

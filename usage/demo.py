@@ -51,7 +51,7 @@ _UNLIMITED_DAILY = 3_000  # API calls a day of a person on a plan without an API
 # A month's API calls of a Pro customer outgrowing Pro, as a share of Pro's limit (a soft
 # limit: calls over it are allowed), so it is near the limit before the month is out.
 _PRO_PACE = 1.3
-_ROWS_PER_INSERT = 500
+_ROWS_PER_INSERT = 200
 
 # A plan's limit of a metric by plan code and metric key (None: unlimited): billing's fact.
 PlanLimit = Callable[[str, str], int | None]
@@ -134,7 +134,7 @@ def _history(rng: random.Random, ws: _Workspace, now: datetime, plan_limit: Plan
         rows.usage.append((ws.pk, metric, quantity, f"demo-{metric}-{at:%Y-%m-%d}", at, at))
 
     first = max(ws.start, now - timedelta(days=DAYS - 1)).date()
-    storage = 20 + ws.pk % 150
+    storage, storage_week = 20 + ws.pk % 150, None
     month_key, month_used = None, 0
     for offset in range((now.date() - first).days + 1):
         day = first + timedelta(days=offset)
@@ -170,12 +170,16 @@ def _history(rng: random.Random, ws: _Workspace, now: datetime, plan_limit: Plan
             if calls:
                 month_used += calls
                 usage_event("api_calls", calls, noon)
-            # Storage grows with use, and stays under the plan's storage limit.
+            # Storage grows with use, stays under the plan's storage limit, and is reported
+            # (a gauge: its latest value) on the first active day of each week.
             room = plan_limit(plan, "storage_mb")
             storage += rng.randint(0, 3 if plan == "free" else 12)
             if room is not None:
                 storage = min(storage, room * 7 // 10)
-            usage_event("storage_mb", storage, noon)
+            week = day.isocalendar()[:2]
+            if week != storage_week:
+                storage_week = week
+                usage_event("storage_mb", storage, noon)
         for index, email in enumerate(people):
             at = _day_stamp(day, now, 8 + 10 * rng.random())
             product_event(rng.choice(PRODUCT_EVENT_NAMES), email, at, f"{day}-{index}")
@@ -238,21 +242,28 @@ def _adapter(field: Field) -> Callable[[object], object]:
 
 
 def _insert(model: type[Model], rows: Sequence[tuple]) -> None:
-    """Insert ``rows`` (tuples in ``_COLUMNS[model]``'s order) with multi-row INSERTs of a
-    few hundred rows each, each value prepared by its field as the ORM would: the bulk of
-    the demo history, without building a model instance per row."""
+    """Insert ``rows`` (tuples in ``_COLUMNS[model]``'s order) with multi-row INSERTs of
+    ``_ROWS_PER_INSERT`` rows each, each value prepared for the database as the ORM would:
+    the bulk of the demo history, without a model instance per row. The statements go
+    through ``executemany``, which DEBUG's query log records without rendering each one's
+    thousands of parameters into SQL."""
     fields = [model._meta.get_field(name) for name in _COLUMNS[model]]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     prepare = [_adapter(field) for field in fields]
+    batches: dict[int, list[list]] = defaultdict(list)  # rows per statement: parameters
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        batches[len(chunk)].append(
+            [prep(value) for row in chunk for prep, value in zip(prepare, row, strict=True)]
+        )
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
-            cursor.execute(
+        for size, param_list in batches.items():
+            cursor.executemany(
                 f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from _meta
-                + ", ".join([placeholder] * len(chunk)),
-                [prep(value) for row in chunk for prep, value in zip(prepare, row, strict=True)],
+                + ", ".join([placeholder] * size),
+                param_list,
             )
 
 

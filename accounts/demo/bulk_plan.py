@@ -287,7 +287,7 @@ def _free_mail_plan(rng: random.Random, workspace: PlannedWorkspace) -> None:
 def _story_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetime) -> None:
     """When a growing team bought Pro and what came after. Its team grows into the free
     limits (three seats, the monthly API calls) some weeks after it started; it buys Pro
-    then (a quarter of buyers pay yearly), and the teammates it was waiting to add join in
+    then (two in five buyers pay yearly), and the teammates it was waiting to add join in
     the weeks after, on the seats it bought. Then, for some: Business (expansion), fewer
     seats (contraction), a cancellation with its reason (churn), and for some of those a
     return; a few Pro customers grow toward Pro's API-call limit (``scaling``). Every step
@@ -318,7 +318,7 @@ def _story_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetim
     # Scaling customers bought just the seats they needed, and fill them.
     extra = 0 if roll >= 0.6 else rng.choice((0, 0, 1, 2))
     seats = len(members) + extra
-    interval = "year" if rng.random() < 0.25 else "month"
+    interval = "year" if rng.random() < 0.4 else "month"
     story = [PlannedStep(upgrade, "subscribe", "pro", seats, interval=interval)]
     later = upgrade + timedelta(days=rng.uniform(40, 150))
     if roll < 0.2 and later < latest:
