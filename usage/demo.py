@@ -4,7 +4,8 @@
 their members (active people, invitations, paywall hits).
 
 * **Dormant** workspaces are used for a few days after sign-up, then never again.
-* **Steady** ones are used now and then by one or two people, well within the free limits.
+* **Steady** ones are used now and then by one or two people, well within the free limits,
+  for some months; most are left after that.
 * **Solo heavy** ones: one person calling the API up to the free limit every month and
   hitting the paywall alone, with no team. They look like a lead to a "used 80% of a limit"
   rule, and never buy.
@@ -101,6 +102,9 @@ def _engagement(
     if ws.segment == Segment.DORMANT:
         return (0.2, 0.7) if age <= 3 + ws.pk % 9 else (0, 0)
     if ws.segment == Segment.STEADY:
+        # Used for some months, then left, as most free workspaces are.
+        if age > 45 + ws.pk * 37 % 240:
+            return (0, 0)
         return (rng.uniform(0.1, 0.3), 0.35 if weekday else 0.08)
     if ws.segment == Segment.SOLO_HEAVY:
         return (rng.uniform(1.2, 2.0), 0.85)
@@ -116,8 +120,9 @@ def _engagement(
     if ws.outgrows_pro_at is not None:
         ceiling = pro_share * _PRO_PACE
         if at < ws.outgrows_pro_at:
-            return (1.0 + (ceiling - 1.0) * _ramp(at, ws.upgraded_at, ws.outgrows_pro_at), 0.8)
-        return (ceiling * (1 + 0.1 * (at - ws.outgrows_pro_at).days / 30), 0.8)
+            share = 1.0 + (ceiling - 1.0) * _ramp(at, ws.upgraded_at, ws.outgrows_pro_at)
+            return (share, 0.8 if weekday else 0.2)
+        return (ceiling * (1 + 0.1 * (at - ws.outgrows_pro_at).days / 30), 0.8 if weekday else 0.2)
     months = (at - ws.upgraded_at).days / 30
     return (min(1.0 + 0.4 * months, 6.0), 0.8)
 

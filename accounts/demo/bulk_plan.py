@@ -68,6 +68,7 @@ _TIME_ZONES = (
 _TEAM_SIZE_WEIGHTS = (28, 20, 14, 10, 7, 5, 4, 3, 3, 2, 2, 2)
 _API_KEY_NAMES = ("Production", "Backend", "Staging", "CI", "Data pipeline", "Local dev")
 _SIGN_UP_WINDOW = timedelta(days=365)
+_RETURN_SETTLED = timedelta(days=21)
 
 
 class Segment:
@@ -298,6 +299,9 @@ def _story_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetim
     start = workspace.activated_at or workspace.created_at + timedelta(days=2)
     upgrade = start + timedelta(days=rng.uniform(20, 110))
     latest = now - timedelta(days=1)
+    if latest - timedelta(days=45) < upgrade < latest and rng.random() < 0.6:
+        # At its limits for some weeks and still deciding: it buys in the coming days.
+        upgrade = now + timedelta(days=rng.uniform(2, 14))
     workspace.upgrade_due = upgrade
     if len(members) >= FREE_SEATS:
         third = members[FREE_SEATS - 1]
@@ -329,8 +333,9 @@ def _story_plan(rng: random.Random, workspace: PlannedWorkspace, *, now: datetim
         canceled = upgrade + timedelta(days=rng.uniform(45, 200))
         if canceled < latest:
             story.append(PlannedStep(canceled, "cancel", "pro", reason=rng.choice(_CANCEL_REASONS)))
-            back = canceled + timedelta(days=rng.uniform(45, 110))
-            if rng.random() < 0.4 and back < latest:
+            back = canceled + timedelta(days=rng.uniform(30, 90))
+            # A return old enough to be past its trial (it reactivates the revenue).
+            if rng.random() < 0.5 and back < now - _RETURN_SETTLED:
                 story.append(PlannedStep(back, "subscribe", "pro", len(members)))
     elif roll < 0.8:
         workspace.scaling = True
