@@ -24,7 +24,9 @@ from accounts.demo.bulk_plan import (
     SEED,
     WORKSPACE_COUNT,
     PlannedMember,
+    PlannedStep,
     PlannedWorkspace,
+    Segment,
     workspaces_plan,
 )
 from accounts.demo.logins import (
@@ -51,7 +53,9 @@ __all__ = [
     "DemoLogin",
     "DemoSetupError",
     "PlannedMember",
+    "PlannedStep",
     "PlannedWorkspace",
+    "Segment",
     "demo_api_key_create",
     "demo_logins_reset",
     "seed_demo_owner",

@@ -3,20 +3,24 @@
 import random
 import secrets
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.text import slugify
 
 from accounts.demo.bulk_plan import PlannedWorkspace, workspaces_plan
 from accounts.models import (
     ApiKey,
+    Invitation,
     Membership,
     OnboardingStep,
     User,
     Workspace,
 )
 from accounts.tokens import hash_secret
+
+_INVITE_LEAD = timedelta(hours=3)
 
 
 def _chunked[T](items: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
@@ -78,6 +82,9 @@ def _workspaces_insert(
             created_at=plan.created_at,
             activated_at=plan.activated_at,
             is_demo=True,
+            team_size=plan.team_size,
+            use_case=plan.use_case,
+            signup_source=plan.signup_source,
         )
         for plan, slug in zip(plans, _free_slugs([plan.name for plan in plans]), strict=True)
     )
@@ -90,6 +97,24 @@ def _workspaces_insert(
         )
         for plan, workspace in zip(plans, workspaces, strict=True)
         for member in plan.members
+    )
+    ttl = timedelta(days=settings.HANDOFF_INVITATION_TTL_DAYS)
+    # Each teammate joined through an invitation the owner sent some hours before.
+    Invitation.objects.bulk_create(
+        Invitation(
+            workspace=workspace,
+            email=member.email,
+            role=member.role,
+            token_hash=hash_secret(secrets.token_urlsafe(32)),
+            invited_by=users[plan.members[0].email],
+            sent_at=member.joined_at - _INVITE_LEAD,
+            expires_at=member.joined_at - _INVITE_LEAD + ttl,
+            accepted_at=member.joined_at,
+            accepted_by=users[member.email],
+            created_at=member.joined_at - _INVITE_LEAD,
+        )
+        for plan, workspace in zip(plans, workspaces, strict=True)
+        for member in plan.members[1:]
     )
     OnboardingStep.objects.bulk_create(
         OnboardingStep(workspace=workspace, key=key, completed_at=completed_at)
@@ -120,12 +145,17 @@ def seed_workspaces(
     domain), so a repeated run asks one query and writes nothing. Returns the workspaces
     created with their plans, and the number of users created."""
     plans = workspaces_plan(rng=rng, now=now)
+    # Recognised by company domain, or by name for sign-ups with a personal address.
     present = set(
         Workspace.objects.filter(
-            company_domain__in=[plan.company_domain for plan in plans]
+            company_domain__in=[plan.company_domain for plan in plans if plan.company_domain]
         ).values_list("company_domain", flat=True)
+    ) | set(
+        Workspace.objects.filter(
+            is_demo=True, name__in=[plan.name for plan in plans if not plan.company_domain]
+        ).values_list("name", flat=True)
     )
-    missing = [plan for plan in plans if plan.company_domain not in present]
+    missing = [plan for plan in plans if (plan.company_domain or plan.name) not in present]
     if not missing:
         return [], 0
     return _workspaces_insert(missing)

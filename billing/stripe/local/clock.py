@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from billing.models import LocalStripeObject
-from billing.stripe.local.events import _emit
+from billing.stripe.local.events import _clock_time, _emit
 from billing.stripe.local.payments import _invoice_create, _invoice_pay, _store_invoice_and_emit
 from billing.stripe.local.proration import add_interval
 from billing.stripe.local.shapes import LIVE_STATUSES, _dt, _item, _item_price, _period_line, _ts
@@ -52,17 +52,29 @@ def _renew(customer: LocalStripeObject, sub: LocalStripeObject, now: datetime) -
     data["status"] = "active" if paid and not unpaid_before else "past_due"
     if previous["status"] == data["status"]:
         del previous["status"]
-    _store_invoice_and_emit(customer, invoice, paid=paid)
-    _emit("customer.subscription.updated", data, previous=previous, automatic=True)
+    _store_invoice_and_emit(customer, invoice, paid=paid, now=now)
+    _emit(
+        "customer.subscription.updated",
+        data,
+        previous=previous,
+        automatic=True,
+        clock_time=_clock_time(customer, now),
+    )
 
 
-def _end(sub: LocalStripeObject) -> None:
-    """A subscription set to cancel at period end reached it."""
+def _end(customer: LocalStripeObject, sub: LocalStripeObject, now: datetime) -> None:
+    """A subscription set to cancel at period end reached it (``now``)."""
     data = sub.data
     previous = {"status": data["status"], "ended_at": None}
     data["status"] = "canceled"
     data["ended_at"] = _item(data)["current_period_end"]
-    _emit("customer.subscription.deleted", data, previous=previous, automatic=True)
+    _emit(
+        "customer.subscription.deleted",
+        data,
+        previous=previous,
+        automatic=True,
+        clock_time=_clock_time(customer, now),
+    )
 
 
 def _run_due(customer: LocalStripeObject, now: datetime) -> None:
@@ -80,11 +92,16 @@ def _run_due(customer: LocalStripeObject, now: datetime) -> None:
             and _ts(now) >= data["trial_end"] - int(TRIAL_WILL_END_NOTICE.total_seconds())
         ):
             sub.private["trial_will_end_sent"] = True
-            _emit("customer.subscription.trial_will_end", data, automatic=True)
+            _emit(
+                "customer.subscription.trial_will_end",
+                data,
+                automatic=True,
+                clock_time=_clock_time(customer, now),
+            )
         while data["status"] in LIVE_STATUSES and _item(data)["current_period_end"] <= _ts(now):
             moment = _dt(_item(data)["current_period_end"])
             if data["cancel_at_period_end"]:
-                _end(sub)
+                _end(customer, sub, moment)
             else:
                 _renew(customer, sub, moment)
         _save(sub)

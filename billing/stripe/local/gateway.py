@@ -20,7 +20,7 @@ from billing.models import LocalStripeObject, Price, Subscription
 from billing.stripe.client import StripeRefused
 from billing.stripe.interface import ChangePreview, CheckoutStart
 from billing.stripe.local.clock import _customer_now, _run_due
-from billing.stripe.local.events import _emit
+from billing.stripe.local.events import _clock_time, _emit
 from billing.stripe.local.payments import (
     _card_attach,
     _invoice_create,
@@ -182,9 +182,14 @@ class LocalGateway:
             customer.data["balance"] += sum(line.amount for line in change.lines)
         _save(sub)
         _save(customer)
-        _emit("customer.subscription.updated", data, previous=previous)
+        _emit(
+            "customer.subscription.updated",
+            data,
+            previous=previous,
+            clock_time=_clock_time(customer, now),
+        )
         if invoice is not None:
-            _store_invoice_and_emit(customer, invoice, paid=paid)
+            _store_invoice_and_emit(customer, invoice, paid=paid, now=now)
         return data
 
     @transaction.atomic
@@ -219,7 +224,12 @@ class LocalGateway:
                 cancellation_details={"comment": None, "feedback": None, "reason": None},
             )
         _save(sub)
-        _emit("customer.subscription.updated", data, previous=previous)
+        _emit(
+            "customer.subscription.updated",
+            data,
+            previous=previous,
+            clock_time=_clock_time(customer, _customer_now(customer)),
+        )
         return data
 
     @transaction.atomic
@@ -277,11 +287,18 @@ class LocalGateway:
         return price, line["quantity"]
 
     @transaction.atomic
-    def checkout_complete(self, *, session_id: str, card_number: str) -> dict[str, Any]:
+    def checkout_complete(
+        self, *, session_id: str, card_number: str, test_clock_at: datetime | None = None
+    ) -> dict[str, Any]:
         """Pay a checkout session with a test card: the customer (created if new), the
         card, the subscription and its first invoice, then ``checkout.session.completed``,
         ``customer.subscription.created`` and ``invoice.paid`` (or
-        ``invoice.payment_failed``: the subscription is then past due)."""
+        ``invoice.payment_failed``: the subscription is then past due).
+
+        ``test_clock_at`` creates a new customer on a test clock frozen at that time, past
+        or future, as Stripe's test clocks allow: its objects and events carry the clock's
+        time from then on, and ``clock_advance`` moves it forward. The demo data uses it to
+        record a history of purchases that happened in the past."""
         # The workspace row first (the order every change takes): two tabs completing two
         # checkouts run one after the other, and the second finds the first's subscription.
         workspace_id = _get(session_id, "checkout.session").data["metadata"]["workspace_id"]
@@ -299,14 +316,20 @@ class LocalGateway:
             customer = _locked(data["customer"], "customer")
         else:
             workspace = Workspace.objects.filter(pk=workspace_id).first()
+            wall = timezone.now()
+            customer_data = _customer_object(
+                customer_id=_new_id("cus", 14),
+                email=data["customer_email"] or "",
+                workspace=workspace,
+                created=_ts(test_clock_at or wall),
+            )
+            offset = 0
+            if test_clock_at is not None:
+                customer_data["test_clock"] = _new_id("clock")
+                offset = math.floor((test_clock_at - wall).total_seconds())
             customer = _store(
-                _customer_object(
-                    customer_id=_new_id("cus", 14),
-                    email=data["customer_email"] or "",
-                    workspace=workspace,
-                    created=_ts(timezone.now()),
-                ),
-                private={"origin": _origin(data["success_url"]), "clock_offset": 0},
+                customer_data,
+                private={"origin": _origin(data["success_url"]), "clock_offset": offset},
             )
         live = LocalStripeObject.objects.filter(
             object="subscription",
@@ -344,6 +367,7 @@ class LocalGateway:
             start=_ts(start),
             trial_end=_ts(end) if trial_days else None,
         )
+        subscription["test_clock"] = customer.data.get("test_clock")
         line = _period_line(subscription, "first period")
         if trial_days:
             line = Line(
@@ -388,9 +412,10 @@ class LocalGateway:
             subscription=subscription_id,
         )
         _save(session)
-        _emit("checkout.session.completed", data)
-        _emit("customer.subscription.created", subscription)
-        _store_invoice_and_emit(customer, invoice, paid=paid)
+        clock_time = _clock_time(customer, now)
+        _emit("checkout.session.completed", data, clock_time=clock_time)
+        _emit("customer.subscription.created", subscription, clock_time=clock_time)
+        _store_invoice_and_emit(customer, invoice, paid=paid, now=now)
         return data
 
     def customer(self, customer_id: str) -> LocalStripeObject:
@@ -426,7 +451,13 @@ class LocalGateway:
         for row in _open_invoices(customer):
             paid = _invoice_pay(customer, row.data, now)
             _save(row)
-            sent.append(_emit("invoice.paid" if paid else "invoice.payment_failed", row.data))
+            sent.append(
+                _emit(
+                    "invoice.paid" if paid else "invoice.payment_failed",
+                    row.data,
+                    clock_time=_clock_time(customer, now),
+                )
+            )
         still_open = {row.data["subscription"] for row in _open_invoices(customer)}
         past_due = LocalStripeObject.objects.select_for_update().filter(
             object="subscription", data__customer=customer_id, data__status="past_due"
@@ -440,7 +471,12 @@ class LocalGateway:
             ]
             _save(sub)
             sent.append(
-                _emit("customer.subscription.updated", sub.data, previous={"status": "past_due"})
+                _emit(
+                    "customer.subscription.updated",
+                    sub.data,
+                    previous={"status": "past_due"},
+                    clock_time=_clock_time(customer, now),
+                )
             )
         _save(customer)
         return [event["type"] for event in sent]

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from billing.models import LocalStripeObject
 from billing.stripe.client import StripeRefused
-from billing.stripe.local.events import _emit
+from billing.stripe.local.events import _clock_time, _emit
 from billing.stripe.local.shapes import Line, _invoice_object, _new_id, _payment_method_object, _ts
 from billing.stripe.local.store import _store
 
@@ -103,6 +103,13 @@ def _invoice_pay(customer: LocalStripeObject, invoice: dict[str, Any], now: date
     return True
 
 
-def _store_invoice_and_emit(customer: LocalStripeObject, invoice: dict, *, paid: bool):
+def _store_invoice_and_emit(
+    customer: LocalStripeObject, invoice: dict, *, paid: bool, now: datetime
+) -> None:
     _store(invoice)
-    _emit("invoice.paid" if paid else "invoice.payment_failed", invoice, automatic=True)
+    _emit(
+        "invoice.paid" if paid else "invoice.payment_failed",
+        invoice,
+        automatic=True,
+        clock_time=_clock_time(customer, now),
+    )

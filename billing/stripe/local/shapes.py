@@ -535,14 +535,19 @@ def _invoice_object(
 
 
 def _event_object(
-    *, event_type: str, obj: dict[str, Any], previous: dict[str, Any] | None, automatic: bool
+    *,
+    event_type: str,
+    obj: dict[str, Any],
+    previous: dict[str, Any] | None,
+    automatic: bool,
+    created: datetime | None = None,
 ) -> dict[str, Any]:
     data: dict[str, Any] = {"object": copy.deepcopy(obj)}
     if previous is not None:
         data["previous_attributes"] = copy.deepcopy(previous)
     return {
         "api_version": API_VERSION,
-        "created": _ts(timezone.now()),
+        "created": _ts(created or timezone.now()),
         "data": data,
         "id": _new_id("evt"),
         "livemode": False,
