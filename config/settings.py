@@ -333,6 +333,10 @@ LOGGING = {
     # Django's own loggers print through the root handler only (no duplicate lines).
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # Tasks run in-process: a line for every task that ran (thousands while seeding the demo)
+    # says nothing a worker's log would; failures are still logged.
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 # Production: everything `manage.py check --deploy` asks for, behind a TLS-terminating proxy.
 if not DEBUG:

@@ -1,8 +1,9 @@
 """Demo data for the embedded default, built by ``manage.py seed_demo``.
 
-Three documented log-ins (a workspace owner, a sales rep, a billing admin), the owner's
-workspace "Acme Analytics" with teammates and a pending invitation, and a few hundred other
-workspaces with members, sign-up dates over the past year and onboarding progress.
+Four documented log-ins (a workspace owner, a sales rep, a sales manager, a billing admin),
+the owner's workspace "Acme Analytics" with teammates and a pending invitation, and a few
+hundred other workspaces with members, sign-up dates over the past year and onboarding
+progress.
 
 Every step is idempotent. The log-ins and Acme Analytics go through ``accounts.services``;
 the bulk workspaces are planned from a seeded ``random.Random`` (the same plan on every run,
@@ -33,6 +34,7 @@ from accounts.demo.logins import (
     BILLING_ADMIN,
     DEMO_LOGINS,
     DEMO_OWNER,
+    SALES_MANAGER,
     SALES_REP,
     DemoLogin,
     DemoSetupError,
@@ -47,6 +49,7 @@ __all__ = [
     "DEMO_OWNER",
     "DEMO_WORKSPACE_DOMAIN",
     "DEMO_WORKSPACE_NAME",
+    "SALES_MANAGER",
     "SALES_REP",
     "SEED",
     "WORKSPACE_COUNT",

@@ -1,4 +1,5 @@
-"""The three documented log-ins: a workspace owner, a sales rep and a billing admin."""
+"""The four documented log-ins: a workspace owner, a sales rep, a sales manager and a billing
+admin."""
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ class DemoLogin:
     purpose: str
     path: str
     is_staff: bool = False
-    group: str | None = None
+    groups: tuple[str, ...] = ()
 
 
 DEMO_OWNER = DemoLogin(
@@ -40,10 +41,23 @@ SALES_REP = DemoLogin(
     email="sales@demo.handoff.test",
     password="handoff-demo-sales",  # noqa: S106 - documented demo credentials
     full_name="Sam Rivera",
-    purpose=f'staff in the "{roles.SALES}" group: plans read-only, overrides in the admin',
-    path="/admin/",
+    purpose=f'staff in the "{roles.SALES}" group: works the PQL queue (claim, contact, close)',
+    path="/sales/",
     is_staff=True,
-    group=roles.SALES,
+    groups=(roles.SALES,),
+)
+SALES_MANAGER = DemoLogin(
+    title="Sales manager",
+    email="manager@demo.handoff.test",
+    password="handoff-demo-manager",  # noqa: S106 - documented demo credentials
+    full_name="Riley Chen",
+    purpose=(
+        f'staff in "{roles.SALES}" and "{roles.SALES_MANAGERS}": assigns leads, bulk actions, '
+        "the queue's SLA and round robin"
+    ),
+    path="/sales/",
+    is_staff=True,
+    groups=(roles.SALES, roles.SALES_MANAGERS),
 )
 BILLING_ADMIN = DemoLogin(
     title="Billing admin",
@@ -53,9 +67,9 @@ BILLING_ADMIN = DemoLogin(
     purpose=f'staff in the "{roles.BILLING_ADMINS}" group: plans, prices and limits in the admin',
     path="/admin/",
     is_staff=True,
-    group=roles.BILLING_ADMINS,
+    groups=(roles.BILLING_ADMINS,),
 )
-DEMO_LOGINS = (DEMO_OWNER, SALES_REP, BILLING_ADMIN)
+DEMO_LOGINS = (DEMO_OWNER, SALES_REP, SALES_MANAGER, BILLING_ADMIN)
 
 
 class DemoSetupError(Exception):
@@ -122,7 +136,7 @@ def demo_logins_reset(*, logins: Sequence[DemoLogin]) -> dict[str, User]:
                 changed.append("password")
             if changed:
                 user.save(update_fields=changed)
-        wanted = [_group_get(login.group)] if login.group else []
+        wanted = [_group_get(name) for name in login.groups]
         if {group.pk for group in user.groups.all()} != {group.pk for group in wanted}:
             user.groups.set(wanted)
         users[login.email] = user
@@ -130,6 +144,6 @@ def demo_logins_reset(*, logins: Sequence[DemoLogin]) -> dict[str, User]:
 
 
 def seed_staff() -> list[User]:
-    """The sales rep and the billing admin: staff, each in their group."""
-    users = demo_logins_reset(logins=[SALES_REP, BILLING_ADMIN])
+    """The sales rep, the sales manager and the billing admin: staff, in their groups."""
+    users = demo_logins_reset(logins=[SALES_REP, SALES_MANAGER, BILLING_ADMIN])
     return list(users.values())

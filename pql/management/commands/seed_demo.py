@@ -1,4 +1,4 @@
-"""``manage.py seed_demo``: demo data and three documented log-ins for the embedded default.
+"""``manage.py seed_demo``: demo data and four documented log-ins for the embedded default.
 
 It lives in the top app because it puts together what every app seeds: accounts' log-ins
 and workspaces, billing's subscriptions, usage's history."""
@@ -24,10 +24,10 @@ from usage import demo as usage_demo
 
 class Command(BaseCommand):
     help = (
-        "Seed demo data (idempotent): the log-ins of a workspace owner, a sales rep and a "
-        "billing admin, the owner's workspace Acme Analytics and a few hundred workspaces; "
-        "then print the log-ins and a new API key for Acme Analytics. Runs only with DEBUG "
-        "on, unless --force."
+        "Seed demo data (idempotent): the log-ins of a workspace owner, a sales rep, a sales "
+        "manager and a billing admin, the owner's workspace Acme Analytics and a few hundred "
+        "workspaces with a year of history; score them, then print the log-ins and a new API "
+        "key for Acme Analytics. Runs only with DEBUG on, unless --force."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
