@@ -378,6 +378,13 @@ def workspaces_seats_used(*, workspace_ids: Collection[int], now: datetime) -> d
     return seats
 
 
+def workspaces_matching_more_than(*, q: str, count: int) -> bool:
+    """Whether more than ``count`` workspaces have ``q`` in their name or company domain
+    (case-insensitive); reads at most ``count`` + 1 of them."""
+    matching = Workspace.objects.filter(Q(name__icontains=q) | Q(company_domain__icontains=q))
+    return matching.order_by()[count : count + 1].exists()
+
+
 def group_members(*, group: str) -> QuerySet[User]:
     """The active users in a staff group (by its name), by e-mail."""
     return User.objects.filter(is_active=True, groups__name=group).order_by("email").distinct()

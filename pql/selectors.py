@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
@@ -286,7 +287,25 @@ def leads_queue_queryset(query: QueueQuery, *, actor, now: datetime | None = Non
         leads = leads.filter(
             Q(workspace__name__icontains=query.q) | Q(workspace__company_domain__icontains=query.q)
         )
+        if not accounts_selectors.workspaces_matching_more_than(q=query.q, count=SEARCH_SORTED):
+            return leads.order_by(*(_sorted_not_walked(field) for field in SORTS[query.sort]))
     return leads.order_by(*SORTS[query.sort])
+
+
+# A search matching at most this many workspaces sorts its matches (found through the
+# workspaces' trigram indexes on PostgreSQL) instead of walking the queue's index in order
+# until a page of them turns up: PostgreSQL's guess of how far that walk goes is often far
+# off (a search matching 0.7% of 100,000 leads walked 18,000 of them, 300 ms; sorting its
+# matches took 12 ms; bench/queue.py).
+SEARCH_SORTED = 2000
+
+
+def _sorted_not_walked(field: str):
+    """The ordering ``field`` ("-engagement", "id"…) as an expression no index provides
+    (COALESCE of the column with itself), so the database sorts the rows it found."""
+    name = field.lstrip("-")
+    expression = Coalesce(F(name), F(name))
+    return expression.desc() if field.startswith("-") else expression.asc()
 
 
 @dataclass(frozen=True)
