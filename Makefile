@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.ingestion
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.webhooks
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.pql
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.queue
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -403,6 +403,15 @@ def workspaces_seats_used(*, workspace_ids: Collection[int], now: datetime) -> d
     return seats
 
 
+def workspace_ids_matching(*, q: str, limit: int) -> list[int] | None:
+    """The ids of the workspaces with ``q`` in their name or company domain
+    (case-insensitive), or None when more than ``limit`` match; reads at most ``limit`` + 1
+    (on PostgreSQL through trigram indexes, pql migration 0007)."""
+    matching = Workspace.objects.filter(Q(name__icontains=q) | Q(company_domain__icontains=q))
+    ids = list(matching.order_by().values_list("id", flat=True)[: limit + 1])
+    return None if len(ids) > limit else ids
+
+
 def group_members(*, group: str) -> QuerySet[User]:
     """The active users in a staff group (by its name), by e-mail."""
     return User.objects.filter(is_active=True, groups__name=group).order_by("email").distinct()

@@ -458,6 +458,24 @@ class Lead(models.Model):
             models.Index(fields=["status", "-engagement", "-id"], name="pql_lead_queue_score"),
             models.Index(fields=["status", "sla_due_at", "id"], name="pql_lead_queue_sla"),
             models.Index(fields=["owner", "status"], name="pql_lead_owner"),
+            # The default queue shows the open leads (status IN (…)): an index on status
+            # first cannot give them in order, so it sorted them all; these are walked in the
+            # queue's order and stop at the page (bench/queue.py).
+            models.Index(
+                fields=["-engagement", "-id"],
+                condition=Q(status__in=OPEN_LEAD_STATUSES),
+                name="pql_lead_open_score",
+            ),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=Q(status__in=OPEN_LEAD_STATUSES),
+                name="pql_lead_open_sla",
+            ),
+            models.Index(
+                fields=["opened_at", "id"],
+                condition=Q(status__in=OPEN_LEAD_STATUSES),
+                name="pql_lead_open_age",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
@@ -283,10 +284,30 @@ def leads_queue_queryset(query: QueueQuery, *, actor, now: datetime | None = Non
     if not query.snoozed:
         leads = leads.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
     if query.q:
+        ids = accounts_selectors.workspace_ids_matching(q=query.q, limit=SEARCH_SORTED)
+        if ids is not None:
+            leads = leads.filter(workspace_id__in=ids)
+            return leads.order_by(*(_sorted_not_walked(field) for field in SORTS[query.sort]))
         leads = leads.filter(
             Q(workspace__name__icontains=query.q) | Q(workspace__company_domain__icontains=query.q)
         )
     return leads.order_by(*SORTS[query.sort])
+
+
+# A search matching at most this many workspaces reads their ids first (through trigram
+# indexes on PostgreSQL), then sorts their leads; one matching more walks the queue's index
+# in order until a page of them turns up. Left to itself PostgreSQL walked the index for
+# rarer terms too, or read every workspace to match them: a search matching 0.7% of 100,000
+# leads took 120-300 ms either way, 12 ms this way (bench/queue.py).
+SEARCH_SORTED = 2000
+
+
+def _sorted_not_walked(field: str):
+    """The ordering ``field`` ("-engagement", "id"…) as an expression no index provides
+    (COALESCE of the column with itself), so the database sorts the rows it found."""
+    name = field.lstrip("-")
+    expression = Coalesce(F(name), F(name))
+    return expression.desc() if field.startswith("-") else expression.asc()
 
 
 @dataclass(frozen=True)
