@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0009_workspace_fit"),
-        ("pql", "0005_sales_queue_permissions"),
+        ("pql", "0006_score_components_compact"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -33,7 +33,7 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0009_workspace_fit"),
-        ("pql", "0006_queue_open_indexes"),
+        ("pql", "0007_queue_open_indexes"),
     ]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
