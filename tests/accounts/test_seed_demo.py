@@ -33,6 +33,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 # fails a test.
 OWNER = ("owner@demo.handoff.test", "handoff-demo-owner")
 SALES = ("sales@demo.handoff.test", "handoff-demo-sales")
+MANAGER = ("manager@demo.handoff.test", "handoff-demo-manager")
 BILLING = ("billing@demo.handoff.test", "handoff-demo-billing")
 
 CURL_LINE = re.compile(
@@ -111,6 +112,23 @@ class TestFirstRun:
             client.logout()
 
     @pytest.mark.usefixtures("seeded")
+    def test_the_sales_manager_works_the_queue_and_manages_it(self, client):
+        user = User.objects.get(email=MANAGER[0])
+        assert user.is_staff
+        assert not user.is_superuser
+        assert set(user.groups.values_list("name", flat=True)) == {
+            roles.SALES,
+            roles.SALES_MANAGERS,
+        }
+        assert client.login(email=MANAGER[0], password=MANAGER[1])
+        assert client.get("/sales/").status_code == 200
+        assert client.get("/sales/settings/").status_code == 200
+        client.logout()
+        assert client.login(email=SALES[0], password=SALES[1])
+        assert client.get("/sales/").status_code == 200
+        assert client.get("/sales/settings/").status_code == 403
+
+    @pytest.mark.usefixtures("seeded")
     def test_three_hundred_workspaces_each_with_an_owner_and_a_unique_domain(self):
         bulk = Workspace.objects.exclude(name="Acme Analytics")
         assert bulk.count() == 300
@@ -155,7 +173,7 @@ class TestFirstRun:
     def test_only_the_demo_log_ins_can_log_in(self):
         usable = [user.email for user in User.objects.all() if user.has_usable_password()]
 
-        assert sorted(usable) == sorted(email for email, _ in (OWNER, SALES, BILLING))
+        assert sorted(usable) == sorted(email for email, _ in (OWNER, SALES, MANAGER, BILLING))
 
     @pytest.mark.usefixtures("seeded")
     def test_some_workspaces_activated_some_hours_or_days_after_sign_up(self):
