@@ -11,9 +11,14 @@ in the same run, at 1,000 and at 100,000 leads:
 - the queue page ``/sales/`` and the API ``GET /api/v1/pql/leads``, through Django's test
   client logged in as a sales rep, each in six typical views: the default (open, by score);
   filtered (``owner=mine&type=upgrade&score_min=60``); sorted by SLA; a search for one
-  company (20 workspaces at either size); a broader search (0.7% of the workspaces); and
-  page 50 of the default view (its ``after`` found by walking the keyset; at 1,000 leads
-  the default view has 14 pages and the last one is timed);
+  company (100 workspaces at either size); a broader search (0.7% of the workspaces, at least
+  150); and page 10 of the default view (its ``after`` found by walking the keyset);
+- every view shows a full page (50 leads) at both sizes, and the bench fails otherwise: a
+  ratio of p95s is fair only when both sizes render as many rows (rendering a row costs more
+  than finding it). So the 1,000 leads are shaped for it: the bench's rep owns three in seven
+  assigned leads (its filtered view fills a page), the searched-for company has 100
+  workspaces, the broad term never fewer than 150, and the keyset page is at the same depth
+  (page 10) at both sizes rather than page 50 against the last of 14;
 - p50 / p95 over ``ROUNDS`` requests of each (after a warm-up), the views taking turns so
   that drift of the shared machine hits them alike, and the queries of one request of each
   (``CaptureQueriesContext``): their number must not change with the number of leads, and
@@ -39,14 +44,21 @@ ROUNDS = int(os.environ.get("BENCH_QUEUE_ROUNDS", 50))
 WARMUP = 5
 REPS = 5
 POOL_USERS = 50  # the workspaces' members, shared
-PAGE = 50  # the page whose marker is walked to
+# The page whose marker is walked to: the same depth at both sizes (the default view has 13
+# full pages at 1,000 leads), so that both sizes time the same work.
+PAGE = 10
+ROWS = 50  # a page of the queue and of the API: every view shows this many at both sizes
 TARGET_P95_MS = 150.0
 TARGET_RATIO = 1.5
-# A company a rep looks up: 20 workspaces (14 open leads) whatever the number of leads.
+# A company a rep looks up: 100 workspaces (all of them open leads, 80 not snoozed: more than a
+# page) whatever the number of leads.
 SEARCH = "vandelay"
-NAMED = 20
-# A broader search: 0.7% of the workspaces (5 open leads at 1,000, a full page at 100,000).
-SEARCH_BROAD = "initech 7"
+NAMED = 100
+# A broader search: 0.7% of the workspaces at 100,000 (700), and never fewer than BROAD_MIN (so
+# that at 1,000 leads it too fills a page: 0.7% would be 7 workspaces, 5 open leads).
+SEARCH_BROAD = "initrode"
+BROAD_SHARE = 0.007
+BROAD_MIN = 150
 VIEWS = {
     "default (open, by score)": {},
     "filtered (mine, upgrade, score ≥ 60)": {"owner": "mine", "type": "upgrade", "score_min": 60},
@@ -128,10 +140,14 @@ def build(n: int, *, reps: list) -> None:
         "model": scoring_model_published().pk,
         "pool": POOL_USERS,
         "reps": [rep.pk for rep in reps],
-        "nreps": len(reps),
+        # The bench's rep (the first) owns three leads in seven assigned ones, the others one
+        # each: its filtered view (mine, upgrade, score ≥ 60) then fills a page at 1,000 leads.
+        "owners": [reps[0].pk, reps[0].pk, *[rep.pk for rep in reps]],
+        "nowners": len(reps) + 2,
         "companies": list(COMPANIES),
         "ncompanies": len(COMPANIES),
         "named": NAMED,
+        "broad": max(BROAD_MIN, int(n * BROAD_SHARE)),
         "plans": [plans["free"], plans["pro"], plans["business"], plans["enterprise"]],
         "reasons": [
             f'{{"signal": "{key}", "group": "{group}", "raw": 1, "points": {30 - 4 * k}, '
@@ -157,6 +173,7 @@ def build(n: int, *, reps: list) -> None:
                 signup_source, team_size, use_case)
             SELECT i, c, c,
                 CASE WHEN i %% (%(n)s / %(named)s) = 3 THEN 'Vandelay Industries ' || i
+                    WHEN i %% (%(n)s / %(broad)s) = 5 THEN 'Initrode ' || i
                     ELSE (%(companies)s::text[])[1 + (i * 7) %% %(ncompanies)s] || ' ' || i
                     END,
                 'bench-' || i,
@@ -241,7 +258,8 @@ def build(n: int, *, reps: list) -> None:
                     || (%(signals)s::text[])[1 + (r + 1) %% %(nreasons)s] || ','
                     || (%(signals)s::text[])[1 + (r + 3) %% %(nreasons)s] || ',',
                 opened, due,
-                CASE WHEN i %% 3 = 0 THEN NULL ELSE (%(reps)s::bigint[])[1 + i %% %(nreps)s] END,
+                CASE WHEN i %% 3 = 0 THEN NULL
+                    ELSE (%(owners)s::bigint[])[1 + (i / 3) %% %(nowners)s] END,
                 CASE WHEN open THEN NULL ELSE opened + interval '5 days' END,
                 CASE WHEN st IN ('lost', 'disqualified') THEN 'no budget' ELSE '' END,
                 CASE WHEN st = 'won' THEN 'sales' ELSE '' END,
@@ -308,6 +326,11 @@ def _queries(client, url: str) -> list[dict]:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
+    if url.startswith("/api/"):
+        rows = len(response.json()["results"])
+    else:
+        rows = response.content.decode().count('<tr id="lead-row-')
+    assert rows == ROWS, f"{url} shows {rows} leads, not a page of {ROWS}: the sizes would differ"
     return list(captured.captured_queries)
 
 
@@ -452,15 +475,16 @@ def main() -> None:
             "|---|---|---|---|---|---|---|---|---|",
             *lines,
             "",
-            f"Notes: at {small:,} leads the default view has fewer than {PAGE} pages, so the "
-            "keyset row compares page 50 with the last page there. The broad search shows a "
-            f"few rows at {small:,} and a full page at {large:,} (it matches 0.7% of the "
-            "workspaces): its ratio compares pages of different lengths; the one-company "
-            "search matches as many at either size. Each view's query count includes the "
+            f"Notes: every view shows a full page ({ROWS} leads) at both sizes, checked, so "
+            f"that each ratio compares the same work: the keyset view is page {PAGE} at both; "
+            f"the bench's rep owns enough leads for the filtered view to fill a page at "
+            f"{small:,}; the one-company search matches {NAMED} workspaces at either size, the "
+            f"broad one {BROAD_SHARE:.1%} of them but at least {BROAD_MIN}. Each view's query "
+            "count includes the "
             "session, the user and their permissions; a search adds one (the matching "
             "workspaces' ids).",
             "",
-            "Addresses (at 1,000 leads; page 50's marker differs at 100,000):",
+            f"Addresses (at 1,000 leads; page {PAGE}'s marker differs at 100,000):",
             "",
             urls,
             "",
