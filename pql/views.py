@@ -125,7 +125,10 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
     reps = list(selectors.sales_reps())
     current_sort = params.get("sort") or "score"
     return {
-        "params": params,
+        # The address's parameters, each one there ("" when absent): the sidebar compares
+        # them with every option, and a QueryDict missing a key raises (and is caught) at
+        # each comparison.
+        "params": {key: params.get(key, "") for key in selectors.QUERY_PARAMS},
         "is_manager": manager,
         "reps": reps,
         "statuses": [("open", "Open"), ("all", "All"), *LeadStatus.choices],
@@ -157,7 +160,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     page = selectors.leads_queue(query, actor=request.user, now=now)
     context.update(
-        rows=_rows_with_links(selectors.queue_rows(page.leads, now=now)),
+        rows=_rows_with_links(selectors.queue_rows(page.leads, now=now), user=request.user),
         next_url=_with(request.GET, after=page.next_after) if page.next_after else None,
         first_url=_with(request.GET, after=None) if query.after else None,
     )
@@ -175,9 +178,10 @@ class _LinkedRow(selectors.QueueRow):
     url: str
     claim_url: str
     release_url: str
+    mine: bool  # the viewer owns the lead
 
 
-def _rows_with_links(rows: list[selectors.QueueRow]) -> list[_LinkedRow]:
+def _rows_with_links(rows: list[selectors.QueueRow], *, user) -> list[_LinkedRow]:
     """The queue's rows as its row template reads them, with their addresses reversed once
     per page rather than three times a row."""
     names = {
@@ -193,6 +197,7 @@ def _rows_with_links(rows: list[selectors.QueueRow]) -> list[_LinkedRow]:
         _LinkedRow(
             **{key: getattr(row, key) for key in keys},
             **{key: pattern.format(row.lead.pk) for key, pattern in patterns.items()},
+            mine=row.lead.owner_id == user.pk,
         )
         for row in rows
     ]
@@ -414,7 +419,7 @@ def _in_row(request: HttpRequest) -> bool:
 def _row_response(request: HttpRequest, lead_id: int, *, status: int = 200, **extra: object):
     lead = _lead_or_404(lead_id)
     context = {
-        "rows": _rows_with_links(selectors.queue_rows([lead])),
+        "rows": _rows_with_links(selectors.queue_rows([lead]), user=request.user),
         "is_manager": services.is_manager(request.user),
         "here": request.POST.get("next") or reverse("sales_queue"),
         **extra,
