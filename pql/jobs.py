@@ -41,6 +41,7 @@ from pql.services import (
 )
 from usage import selectors as usage_selectors
 
+NOBODY_ACTIVE = usage_selectors.ActivePeople(week=0, previous_week=0, month=0)
 # A run still "running" this long after it started lost its worker.
 STALE_AFTER = timedelta(minutes=30)
 # The key of the advisory lock that lets one run start at a time ("PQL" in ASCII).
@@ -67,7 +68,6 @@ def workspace_signals(
     plans = billing_selectors.workspace_limits(**window, now=now, paid_from_ledger=replay)
     usage = usage_selectors.usage_period_totals(**window, now=now)
     people = usage_selectors.active_people(**window, now=now)
-    people_before = usage_selectors.active_people(**window, now=now - timedelta(days=7))
     paywall = usage_selectors.paywall_spread(**window, now=now)
     last_day = usage_selectors.last_active_day(**window, now=now)
     names = {key: _amount_words(m) for key, m in usage_selectors.metric_definitions().items()}
@@ -79,7 +79,7 @@ def workspace_signals(
         limits = plan.limits if plan else {}
         source = profile.signup_source or {}
         activated = profile.activated_at is not None and profile.activated_at <= now
-        active_7d, active_30d = people.get(workspace_id, (0, 0))
+        active = people.get(workspace_id, NOBODY_ACTIVE)
         paywall_people, paywall_days = paywall.get(workspace_id, (0, 0))
         last = last_day.get(workspace_id)
         signals[workspace_id] = WorkspaceSignals(
@@ -98,9 +98,9 @@ def workspace_signals(
             metric_names=names,
             seats_used=profile.seats_used,
             seats_allowed=limits.get("seats"),
-            active_people_7d=active_7d,
-            active_people_prev_7d=people_before.get(workspace_id, (0, 0))[0],
-            active_people_30d=active_30d,
+            active_people_7d=active.week,
+            active_people_prev_7d=active.previous_week,
+            active_people_30d=active.month,
             activated=activated,
             hours_to_first_value=(
                 (profile.activated_at - profile.created_at).total_seconds() / 3600

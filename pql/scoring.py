@@ -21,7 +21,7 @@ then decays engagement: past ``decay_after_days`` idle days it halves every
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
@@ -392,6 +392,10 @@ def _recency_text(s: WorkspaceSignals, raw: object) -> str:
     return f"last active {raw} {_plural(raw, 'day', 'days')} ago"
 
 
+# A ``words_key`` that says: describe this signal afresh for every workspace.
+UNCACHED = object()
+
+
 @dataclass(frozen=True)
 class SignalSpec:
     """A signal the math knows: its group, how to read it and how to say it."""
@@ -403,6 +407,10 @@ class SignalSpec:
     read: Callable[[WorkspaceSignals], int | float | str | None]
     describe: Callable[[WorkspaceSignals, object], str]
     categories: tuple[str, ...] = ()
+    # What the words depend on besides the raw value (None: nothing else; ``UNCACHED``: too
+    # much to key on). Scoring reuses the component of a raw value (and this key) it met
+    # before, since most workspaces share most of their facts.
+    words_key: Callable[[WorkspaceSignals], Hashable] | None = None
 
 
 SIGNALS: dict[str, SignalSpec] = {
@@ -416,6 +424,7 @@ SIGNALS: dict[str, SignalSpec] = {
             _domain_raw,
             _domain_text,
             ("company", "free_mail", "none"),
+            words_key=lambda s: s.company_domain,
         ),
         SignalSpec("team_size", FIT, "Team size", "number", lambda s: s.team_size, _team_text),
         SignalSpec("use_case", FIT, "Use case", "category", _use_case_raw, _use_case_text),
@@ -427,6 +436,7 @@ SIGNALS: dict[str, SignalSpec] = {
             signup_source,
             _source_text,
             SIGNUP_SOURCES,
+            words_key=lambda s: (s.utm_source, s.utm_medium, s.utm_campaign, s.referrer),
         ),
         SignalSpec(
             "region",
@@ -436,11 +446,26 @@ SIGNALS: dict[str, SignalSpec] = {
             lambda s: region_of(s.time_zone),
             _region_text,
             REGIONS,
+            words_key=lambda s: s.time_zone,
         ),
         SignalSpec(
-            "usage_share", ENGAGEMENT, "Share of limits used", "number", _usage_raw, _usage_text
+            "usage_share",
+            ENGAGEMENT,
+            "Share of limits used",
+            "number",
+            _usage_raw,
+            _usage_text,
+            words_key=lambda s: UNCACHED,
         ),
-        SignalSpec("seats_share", ENGAGEMENT, "Seats used", "number", _seats_raw, _seats_text),
+        SignalSpec(
+            "seats_share",
+            ENGAGEMENT,
+            "Seats used",
+            "number",
+            _seats_raw,
+            _seats_text,
+            words_key=lambda s: (s.seats_used, s.seats_allowed),
+        ),
         SignalSpec(
             "active_people_7d",
             ENGAGEMENT,
@@ -458,7 +483,13 @@ SIGNALS: dict[str, SignalSpec] = {
             _active_text(30),
         ),
         SignalSpec(
-            "usage_growth", ENGAGEMENT, "Growth week over week", "number", _growth_raw, _growth_text
+            "usage_growth",
+            ENGAGEMENT,
+            "Growth week over week",
+            "number",
+            _growth_raw,
+            _growth_text,
+            words_key=lambda s: (s.active_people_7d, s.active_people_prev_7d),
         ),
         SignalSpec(
             "activated",
@@ -608,13 +639,30 @@ def lead_type(signals: WorkspaceSignals, *, qualifies: bool) -> str:
     return EXPANSION if near_usage or near_seats else NONE
 
 
+# How many components a prepared signal remembers before it starts afresh (a fact unique to
+# each workspace, such as its company domain, would otherwise grow the memory without end).
+COMPONENT_MEMORY = 50_000
+
+
+class _PreparedSignal(NamedTuple):
+    key: str
+    group: str
+    read: Callable[[WorkspaceSignals], object]
+    describe: Callable[[WorkspaceSignals, object], str]
+    points_of: Callable[[object], int]
+    words_key: Callable[[WorkspaceSignals], Hashable] | None
+    # The component already built for a raw value (by its type too: 1, 1.0 and True hash
+    # alike) and words key.
+    seen: dict
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A model version ready to score many workspaces: its signals in display order, each
-    with its reader, words and points function, and the decay of each number of idle
-    days met so far."""
+    with its reader, words, points function and the components met so far, and the decay
+    of each number of idle days met so far."""
 
-    signals: tuple[tuple[str, str, Callable, Callable, Callable[[object], int]], ...]
+    signals: tuple[_PreparedSignal, ...]
     decay: dict = field(default_factory=dict)
 
 
@@ -633,13 +681,41 @@ def _prepare(model: ModelConfig) -> _Prepared:
             _prepared.clear()
         prepared = _prepared[model] = _Prepared(
             signals=tuple(
-                (spec.key, spec.group, spec.read, spec.describe, _points_function(c, spec.kind))
+                _PreparedSignal(
+                    spec.key,
+                    spec.group,
+                    spec.read,
+                    spec.describe,
+                    _points_function(c, spec.kind),
+                    spec.words_key,
+                    {},
+                )
                 for c in sorted(model.signals, key=lambda c: _ORDER[c.key])
                 for spec in (SIGNALS[c.key],)
             )
         )
     _last_prepared[0] = (model, prepared)  # one assignment: safe between threads
     return prepared
+
+
+def _component(signal: _PreparedSignal, signals: WorkspaceSignals) -> Component:
+    """One signal's component for a workspace, reused when an earlier workspace had the same
+    raw value and words key."""
+    raw = signal.read(signals)
+    words = None if signal.words_key is None else signal.words_key(signals)
+    if words is UNCACHED:
+        points = 0 if raw is None else signal.points_of(raw)
+        return Component(signal.key, signal.group, raw, points, signal.describe(signals, raw))
+    key = (type(raw), raw, words)
+    seen = signal.seen
+    component = seen.get(key)
+    if component is None:
+        points = 0 if raw is None else signal.points_of(raw)
+        component = Component(signal.key, signal.group, raw, points, signal.describe(signals, raw))
+        if len(seen) >= COMPONENT_MEMORY:
+            seen.clear()
+        seen[key] = component
+    return component
 
 
 def _decay(prepared: _Prepared, model: ModelConfig, idle: int | None) -> tuple[float, int]:
@@ -658,16 +734,13 @@ def _decay(prepared: _Prepared, model: ModelConfig, idle: int | None) -> tuple[f
 def score(signals: WorkspaceSignals, model: ModelConfig) -> ScoreResult:
     """Score one workspace under one model version."""
     prepared = _prepare(model)
-    components: list[Component] = []
+    components = [_component(signal, signals) for signal in prepared.signals]
     fit = engagement = 0
-    for key, group, read, describe, points_of in prepared.signals:
-        raw = read(signals)
-        points = 0 if raw is None else points_of(raw)
-        if group == FIT:
-            fit += points
+    for component in components:
+        if component.group == FIT:
+            fit += component.points
         else:
-            engagement += points
-        components.append(Component(key, group, raw, points, describe(signals, raw)))
+            engagement += component.points
     fit = max(0, min(SCORE_MAX, fit))
     engagement = max(0, min(SCORE_MAX, engagement))
 

@@ -4,6 +4,7 @@ workspaces at once (set-based: one query per metric)."""
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from django.db.models import Count, Max, Q, Sum, Value
 from django.db.models.functions import Least
@@ -289,23 +290,38 @@ def product_event_rollup(
     return result
 
 
-def active_people(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, tuple[int, int]]:
-    """Per workspace, the distinct people who sent a product event (any name) in the last 7
-    and in the last 30 days. Workspaces with nobody active in 30 days are absent. One
-    query."""
+class ActivePeople(NamedTuple):
+    """Distinct people who sent a product event (any name): in the last 7 days, in the 7
+    days before those, and in the last 30 days."""
+
+    week: int
+    previous_week: int
+    month: int
+
+
+def active_people(*, pk_from: int, pk_to: int, now: datetime) -> dict[int, ActivePeople]:
+    """Per workspace, the distinct people active this week, the week before and in the
+    last 30 days (``ActivePeople``). Workspaces with nobody active in 30 days are absent.
+    One query."""
     today = _today(now)
+    week = today - timedelta(days=6)
+    previous_week = Q(day__gte=today - timedelta(days=13), day__lt=week)
     rows = (
         ActivePersonDay.objects.filter(
             _live(pk_from, pk_to), day__gte=today - timedelta(days=29), day__lte=today
         )
         .values("workspace_id")
         .annotate(
-            week=Count("person", distinct=True, filter=Q(day__gte=today - timedelta(days=6))),
+            week=Count("person", distinct=True, filter=Q(day__gte=week)),
+            previous_week=Count("person", distinct=True, filter=previous_week),
             month=Count("person", distinct=True),
         )
         .order_by()
     )
-    return {row["workspace_id"]: (row["week"], row["month"]) for row in rows}
+    return {
+        row["workspace_id"]: ActivePeople(row["week"], row["previous_week"], row["month"])
+        for row in rows
+    }
 
 
 def paywall_spread(

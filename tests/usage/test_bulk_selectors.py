@@ -266,11 +266,13 @@ def test_event_rollup_counts_events_people_days_and_caps_each_day(base):
     assert base["gone"].pk not in uncapped
 
 
-def test_active_people_counts_distinct_people_over_7_and_30_days(base):
+def test_active_people_counts_distinct_people_this_week_the_week_before_and_over_30_days(base):
     active = selectors.active_people(**_range(base), now=NOW)
 
-    assert active[base["acme"].pk] == (2, 3)  # ann, bob this week; cy 20 days ago
-    assert active[base["busy"].pk] == (2, 2)
+    # ann, bob this week; bob (a paywall) 9 days ago; cy 20 days ago
+    assert active[base["acme"].pk] == (2, 1, 3)
+    assert active[base["acme"].pk].previous_week == 1
+    assert active[base["busy"].pk] == (2, 0, 2)
     assert base["idle"].pk not in active
     assert base["gone"].pk not in active
 
