@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 PROD_STAMP := $(VENV)/.installed-prod-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist processes for `make test` (each with its own test database and Redis database).
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test lint format bench install install-prod clean
 
@@ -52,7 +54,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest \
+		--numprocesses=$(PYTEST_WORKERS) --maxprocesses=4 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans

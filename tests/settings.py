@@ -8,7 +8,15 @@ fresh process with an environment of their own (tests/test_config.py), never the
 """
 
 import os
+from urllib.parse import urlsplit
 
 os.environ["DEBUG"] = "True"
+
+# Under pytest-xdist each worker has a database of its own (pytest-django names them) and a
+# Redis database of its own here, so one worker's cache and Celery queue are not another's.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    _redis = urlsplit(os.environ["REDIS_URL"])
+    os.environ["REDIS_URL"] = _redis._replace(path=f"/{1 + int(_worker[2:])}").geturl()
 
 from config.settings import *  # noqa: F403
