@@ -19,4 +19,4 @@ if _worker.startswith("gw") and os.environ.get("REDIS_URL"):
     _redis = urlsplit(os.environ["REDIS_URL"])
     os.environ["REDIS_URL"] = _redis._replace(path=f"/{1 + int(_worker[2:])}").geturl()
 
-from config.settings import *  # noqa: F403
+from config.settings import *  # noqa: E402, F403
