@@ -144,6 +144,44 @@ def set_price(
     )
 
 
+def discount(
+    *,
+    subscription_id: str,
+    customer_id: str,
+    start: int,
+    duration: str,
+    percent_off: float | None = None,
+    amount_off: int | None = None,
+    duration_in_months: int | None = None,
+    currency: str = "usd",
+) -> dict[str, Any]:
+    """A discount on a subscription with its coupon, as Stripe returns it expanded
+    (``expand[]=discounts``): a ``repeating`` one ends ``duration_in_months`` after its start
+    (30-day months here)."""
+    coupon = fixture("coupon")
+    coupon.update(
+        id=unique("coupon"),
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency if amount_off is not None else None,
+        duration=duration,
+        duration_in_months=duration_in_months if duration == "repeating" else None,
+        name=f"{percent_off}% off" if percent_off is not None else f"{amount_off} off",
+        redeem_by=None,
+        times_redeemed=1,
+    )
+    obj = fixture("discount")
+    obj.update(
+        id=unique("di"),
+        customer=customer_id,
+        subscription=subscription_id,
+        start=start,
+        end=start + duration_in_months * 30 * DAY if duration == "repeating" else None,
+        source={"coupon": coupon, "type": "coupon"},
+    )
+    return obj
+
+
 def checkout_session(
     *,
     session_id: str,
@@ -334,6 +372,12 @@ class StripeCustomer:
             {"price_id": price_id, "unit_amount": amount} | fields | self.price_fields.get(key, {})
         )
 
+    def discount(self, **coupon: Any) -> dict[str, Any]:
+        """A discount on the current subscription (``discount()``'s arguments)."""
+        return discount(
+            subscription_id=self.subscription["id"], customer_id=self.customer_id, **coupon
+        )
+
     def _item(self) -> dict[str, Any]:
         assert self.subscription is not None
         return self.subscription["items"]["data"][0]
@@ -355,9 +399,16 @@ class StripeCustomer:
     # Steps ---------------------------------------------------------------------------------
 
     def subscribe(
-        self, price: str, seats: int, *, trial_days: int = 0, same_second: bool = False
+        self,
+        price: str,
+        seats: int,
+        *,
+        trial_days: int = 0,
+        same_second: bool = False,
+        coupon: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Checkout completes: a new subscription (trialing if ``trial_days``)."""
+        """Checkout completes: a new subscription (trialing if ``trial_days``); ``coupon``
+        is ``discount()``'s arguments for a coupon redeemed at checkout."""
         at = self.clock if same_second else self.tick()
         terms = self.price_terms(price)
         self.subscription = subscription(
@@ -376,6 +427,8 @@ class StripeCustomer:
             trial_end=at + trial_days * DAY if trial_days else None,
         )
         set_price(self._item(), **terms)
+        if coupon is not None:
+            self.subscription["discounts"] = [self.discount(start=at, **coupon)]
         self._publish()
         session = checkout_session(
             session_id=unique("cs"),
