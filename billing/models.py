@@ -352,6 +352,22 @@ class StripeEvent(models.Model):
         return self.payload.get("data", {}).get("object", {})
 
 
+class StripeDiscount(models.Model):
+    """A discount Stripe applied to a subscription, with its coupon, as a fetch of the
+    subscription returned it expanded: events name a subscription's discounts by id only,
+    and MRR is net of them."""
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    data = models.JSONField(help_text="The discount object, its coupon expanded.")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Stripe discount"
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
 class RevenueState(models.Model):
     """What one Stripe subscription of a workspace was worth at one moment, as one event
     (or a reconciliation) told: the points the revenue ledger is computed from. The

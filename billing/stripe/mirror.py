@@ -27,10 +27,15 @@ from django.db import transaction
 
 from accounts.locks import workspace_lock
 from billing import ledger
-from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
+from billing.models import Invoice, Plan, Price, StripeDiscount, StripeEvent, Subscription
 from billing.selectors import default_free_plan
 from billing.signals import workspace_upgraded
-from billing.stripe.objects import StripeDataError, SubscriptionState, invoice_values
+from billing.stripe.objects import (
+    StripeDataError,
+    SubscriptionState,
+    expanded_discounts,
+    invoice_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +200,15 @@ class _StateChange:
             )
 
 
+def discounts_remember(obj: dict[str, Any]) -> None:
+    """Keep the discounts a subscription object carries expanded (a fetched one), so the
+    events that name them by id can be read without fetching again."""
+    for discount in expanded_discounts(obj):
+        StripeDiscount.objects.update_or_create(
+            stripe_id=discount["id"], defaults={"data": discount}
+        )
+
+
 def revenue_state_place(
     subscription: Subscription,
     state: SubscriptionState,
@@ -211,7 +225,8 @@ def revenue_state_place(
         return
     if state.unread_discounts:
         logger.warning(
-            "subscription %s: discounts %s were not expanded; counted without them",
+            "subscription %s: discounts %s are no longer on it and were never read; "
+            "counted without them",
             state.subscription_id,
             ", ".join(state.unread_discounts),
         )

@@ -10,6 +10,7 @@ until the first payment succeeds and Stripe sends the subscription as ``active``
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,7 +19,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from billing.models import Plan, Price, Subscription
+from billing.models import Plan, Price, StripeDiscount, Subscription
 from billing.stripe.prices import plan_for_stripe_product, price_for_stripe_id
 
 logger = logging.getLogger(__name__)
@@ -165,13 +166,38 @@ def discount_applies(
     return True
 
 
+def discount_ids(obj: dict[str, Any]) -> set[str]:
+    """The discounts a subscription object names by id only (as its events do)."""
+    items = (obj.get("items") or {}).get("data") or []
+    listed = list(obj.get("discounts") or [])
+    for item in items:
+        listed += item.get("discounts") or []
+    return {d for d in listed if isinstance(d, str) and d}
+
+
+def expanded_discounts(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The discounts a subscription object carries expanded, with their coupons."""
+    items = (obj.get("items") or {}).get("data") or []
+    listed = list(obj.get("discounts") or [])
+    for item in items:
+        listed += item.get("discounts") or []
+    return [d for d in listed if isinstance(d, dict) and d.get("id") and _coupon(d) is not None]
+
+
 def _discounted(
-    amount: Fraction, discounts: list, *, at: datetime, period_start: datetime | None
+    amount: Fraction,
+    discounts: list,
+    *,
+    at: datetime,
+    period_start: datetime | None,
+    known: Mapping[str, dict[str, Any]],
 ) -> tuple[Fraction, list[str]]:
     """``amount`` (one interval) less the discounts that apply; also the ids of discounts
-    that could not be read (an id Stripe did not expand)."""
+    that could not be read (named by id, and not in ``known``)."""
     unread = []
     for discount in discounts:
+        if isinstance(discount, str):
+            discount = known.get(discount, discount)
         if not isinstance(discount, dict) or _coupon(discount) is None:
             unread.append(id_from(discount))
             continue
@@ -191,9 +217,12 @@ def half_up(value: Fraction) -> int:
     return int((value + Fraction(1, 2)) // 1)
 
 
-def billed_mrr(obj: dict[str, Any], *, at: datetime) -> tuple[int, list[str]]:
+def billed_mrr(
+    obj: dict[str, Any], *, at: datetime, known: Mapping[str, dict[str, Any]] | None = None
+) -> tuple[int, list[str]]:
     """What the subscription object bills per month at ``at``, in minor units of its
-    currency, whatever its status; and the discount ids that could not be read.
+    currency, whatever its status; and the discount ids that could not be read (``known``
+    holds the discount objects, by id, of those it names by id only).
 
     Item discounts lower their item; the subscription's discounts lower the sum of its
     items. An ``amount_off`` is per invoice, so per interval of the items it lowers."""
@@ -209,11 +238,16 @@ def billed_mrr(obj: dict[str, Any], *, at: datetime) -> tuple[int, list[str]]:
             item.get("discounts") or [],
             at=at,
             period_start=period_start,
+            known=known or {},
         )
         unread += missing
         per_interval += amount * months / _months(item)
     total, missing = _discounted(
-        per_interval, obj.get("discounts") or [], at=at, period_start=period_start
+        per_interval,
+        obj.get("discounts") or [],
+        at=at,
+        period_start=period_start,
+        known=known or {},
     )
     unread += missing
     monthly = total / months
@@ -301,7 +335,13 @@ def subscription_state(obj: dict[str, Any], *, at: datetime | None = None) -> Su
     item, price, plan = _plan_item(items, status in LIVE_STATUSES.values())
     price_id = id_from(item.get("price"))
     metadata = obj.get("metadata") or {}
-    billed, unread = billed_mrr(obj, at=at or timezone.now())
+    ids = discount_ids(obj)
+    known = (
+        dict(StripeDiscount.objects.filter(stripe_id__in=ids).values_list("stripe_id", "data"))
+        if ids
+        else {}
+    )
+    billed, unread = billed_mrr(obj, at=at or timezone.now(), known=known)
     currency = obj.get("currency") or (item.get("price") or {}).get("currency") or ""
     return SubscriptionState(
         subscription_id=obj["id"],

@@ -21,6 +21,7 @@ from billing.stripe.gateway import gateway
 from billing.stripe.handlers import HANDLED_TYPES
 from billing.stripe.inbox import EventMalformed, stripe_event_store
 from billing.stripe.mirror import (
+    discounts_remember,
     mirror_differs,
     mirror_target,
     revenue_state_place,
@@ -96,6 +97,8 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
     except StripeRefused as exc:
         return f"workspace {row.workspace_id}: Stripe has no subscription {stripe_id} ({exc})"
     try:
+        with transaction.atomic():
+            discounts_remember(remote)
         state = subscription_state(remote, at=now)
         if state.status is None:
             return None

@@ -277,7 +277,15 @@ def event(
     api_version: str | None = API_VERSION,
 ) -> dict[str, Any]:
     """An event around a copy of ``obj``, in the shape of Stripe's example event, rendered
-    in ``api_version`` (the pinned one unless a test says otherwise)."""
+    in ``api_version`` (the pinned one unless a test says otherwise). As in Stripe's
+    events, a subscription's discounts are their ids (the fake Stripe returns them
+    expanded)."""
+    obj = copy.deepcopy(obj)
+    if obj.get("object") == "subscription":
+        for holder in [obj, *obj["items"]["data"]]:
+            holder["discounts"] = [
+                d["id"] if isinstance(d, dict) else d for d in holder.get("discounts") or []
+            ]
     evt = fixture("event")
     evt.update(
         id=event_id or unique("evt"),

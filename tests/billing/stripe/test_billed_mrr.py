@@ -196,3 +196,21 @@ def test_a_replacement_in_another_currency_is_churn_and_reactivation_never_a_sum
         .values_list("kind", "mrr_delta_cents", "currency")
     ) == [("new", 6000, "usd"), ("churn", -6000, "usd"), ("reactivation", 5500, "eur")]
     assert (mirror(workspace).currency, mirror(workspace).mrr_cents) == ("eur", 5500)
+
+
+def test_discounts_events_name_by_id_are_read_from_one_fetch_of_the_subscription(
+    workspace, customer_for, deliver, fake_stripe
+):
+    stripe = customer_for(workspace)
+    subscribed = stripe.subscribe("pro", 5, coupon={"duration": "forever", "percent_off": 20})
+    assert isinstance(subscribed[0]["data"]["object"]["discounts"][0], str)  # as Stripe sends
+
+    deliver(*subscribed)
+    deliver(stripe.update(seats=10))
+
+    assert ledger(workspace) == [("new", 4800, "pro"), ("expansion", 4800, "pro")]
+    # One fetch (its discounts expanded) for the discount the first event named; the
+    # next event's is known by then.
+    fetches = fake_stripe.requests_to(f"/v1/subscriptions/{stripe.subscription['id']}")
+    assert len(fetches) == 1
+    assert fetches[0].query["expand"] == ["discounts.source.coupon"]
