@@ -268,3 +268,37 @@ def _mrr_at(states: list[RevenueState], mrr_after: dict[int, int], at: datetime)
             break
         result = mrr_after.get(state.pk, result)
     return result
+
+
+def ledger_differences(*, workspace_id: int) -> list[str]:
+    """What differs between the workspace's recorded movements and what its history of
+    states calls for, moment by moment and kind by kind, and between their sum and
+    ``Subscription.mrr_cents``; empty when the ledger is right. Reads only."""
+    states = list(RevenueState.objects.filter(workspace_id=workspace_id))
+    steps, _ = history_steps(states)
+    wanted: dict[tuple[datetime, str, str], int] = defaultdict(int)
+    for state in states:
+        for step in steps.get(state.pk, []):
+            wanted[(state.at, step.kind, step.currency)] += step.delta
+    recorded: dict[tuple[datetime, str, str], int] = defaultdict(int)
+    rows = RevenueMovement.objects.filter(workspace_id=workspace_id).values_list(
+        "occurred_at", "kind", "currency", "mrr_delta_cents"
+    )
+    for at, kind, currency, delta in rows:
+        recorded[(at, kind, currency)] += delta
+    problems = [
+        f"workspace {workspace_id}: {kind} at {at.isoformat()} is {recorded.get(key, 0)} "
+        f"{currency}, its history says {wanted.get(key, 0)}"
+        for key in sorted(set(wanted) | set(recorded))
+        if wanted.get(key, 0) != recorded.get(key, 0)
+        for at, kind, currency in [key]
+    ]
+    total = sum(recorded.values())
+    mrr = (
+        Subscription.objects.filter(workspace_id=workspace_id)
+        .values_list("mrr_cents", flat=True)
+        .first()
+    )
+    if mrr is not None and mrr != total:
+        problems.append(f"workspace {workspace_id}: movements sum to {total}, MRR is {mrr}")
+    return problems

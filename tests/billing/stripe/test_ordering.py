@@ -3,13 +3,15 @@ events, the mirror ends where in-order delivery ends and the ledger's movements 
 and kind are those of in-order delivery; a same-second tie is settled by fetching the
 subscription from Stripe, and only then."""
 
+import io
 import random
 from collections import defaultdict
 from datetime import UTC, datetime
 
 import pytest
+from django.core.management import CommandError, call_command
 
-from billing.models import RevenueMovement, StripeEvent, Subscription
+from billing.models import RevenueMovement, RevenueState, StripeEvent, Subscription
 from billing.selectors import revenue_movement_totals
 from tests.billing.stripe.payloads import DAY
 from tests.factories import UserFactory, WorkspaceFactory
@@ -259,3 +261,24 @@ def test_a_late_event_appends_corrections_linked_to_what_they_correct(
         ("usd", "2026-10", "expansion"): 4800,
         ("usd", "2026-11", "contraction"): -6000,
     }
+
+
+def test_ledger_verify_finds_no_difference_after_shuffled_delivery_and_reports_tampering(
+    workspace, customer_for, deliver
+):
+    stripe = customer_for(workspace)
+    life_across_five_months(stripe)
+    deliveries = list(stripe.events)
+    random.Random(3).shuffle(deliveries)
+    deliver(*deliveries)
+    out = io.StringIO()
+
+    call_command("ledger_verify", stdout=out)
+
+    assert out.getvalue().strip() == "the revenue ledger agrees with its history"
+    state = RevenueState.objects.filter(workspace=workspace, live=True, provisional=False).first()
+    RevenueState.objects.filter(pk=state.pk).update(mrr_cents=state.mrr_cents + 100)
+    with pytest.raises(CommandError, match="differences in the revenue ledger"):
+        call_command("ledger_verify", stdout=(out := io.StringIO()))
+    assert f"the ledger holds {state.mrr_cents + 100}" in out.getvalue()
+    RevenueState.objects.filter(pk=state.pk).update(mrr_cents=state.mrr_cents)  # invariant
