@@ -21,10 +21,16 @@ the events in.
   yet fetches the subscription from Stripe; that state is placed provisionally at the
   event's time and leaves the history once the subscription's own events are there.
 * **Late events.** An event older than states already placed changes what those states'
-  movements should have been. The ledger stays append-only: it appends, at each such
-  state's time, the difference between what its movements should be (by kind and
-  currency) and what is recorded, each correction linked to the movement it corrects.
-  So the movements by month and kind are the same whatever order the events arrived in.
+  movements should have been. The ledger stays append-only: at each moment where what the
+  history calls for (by kind and currency) differs from what is recorded, it appends the
+  difference, placed at that moment, linked (``corrects``) to the movement it corrects.
+  So the movements by moment, and so by month, and kind are the same whatever order the
+  events arrived in.
+* **Same second.** Stripe's clock has one-second steps: states of one second are taken in
+  the order of their event ids, fixed but not necessarily the order they happened in. The
+  mirror settles such a tie by fetching the subscription; should the ledger's last state
+  then differ from the mirror's, the next event or ``reconcile_stripe`` (which places
+  Stripe's state now) brings them together, and ``ledger_verify`` shows it meanwhile.
 
 For every workspace, the sum of its movements equals ``Subscription.mrr_cents``, which
 equals the MRR of its newest state.

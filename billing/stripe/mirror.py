@@ -1,6 +1,7 @@
 """Locating and writing the mirror: finding the workspace's ``Subscription`` for a Stripe
-object, locking it, and applying a subscription state to it order-safely, with every MRR
-change recorded in the revenue ledger.
+object, locking it, and applying a subscription state to it order-safely; and placing every
+state an event carries in the workspace's revenue history (``revenue_state_place``), which
+the revenue ledger is computed from whatever the order of delivery (``billing.ledger``).
 
 * **Order.** ``Subscription.stripe_watermark`` is the Stripe ``created`` time of the newest
   event applied. A subscription state older than it never overwrites the mirror (the event
