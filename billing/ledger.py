@@ -278,8 +278,9 @@ def _mrr_at(states: list[RevenueState], mrr_after: dict[int, int], at: datetime)
 
 def ledger_differences(*, workspace_id: int) -> list[str]:
     """What differs between the workspace's recorded movements and what its history of
-    states calls for, moment by moment and kind by kind, and between their sum and
-    ``Subscription.mrr_cents``; empty when the ledger is right. Reads only."""
+    states calls for, moment by moment and kind by kind, and between their sum,
+    ``Subscription.mrr_cents`` and what the mirrored state bills; empty when the ledger is
+    right. Reads only."""
     states = list(RevenueState.objects.filter(workspace_id=workspace_id))
     steps, _ = history_steps(states)
     wanted: dict[tuple[datetime, str, str], int] = defaultdict(int)
@@ -300,11 +301,14 @@ def ledger_differences(*, workspace_id: int) -> list[str]:
         for at, kind, currency in [key]
     ]
     total = sum(recorded.values())
-    mrr = (
-        Subscription.objects.filter(workspace_id=workspace_id)
-        .values_list("mrr_cents", flat=True)
-        .first()
-    )
-    if mrr is not None and mrr != total:
-        problems.append(f"workspace {workspace_id}: movements sum to {total}, MRR is {mrr}")
+    subscription = Subscription.objects.filter(workspace_id=workspace_id).first()
+    if subscription is not None and total != subscription.mrr_cents:
+        problems.append(
+            f"workspace {workspace_id}: movements sum to {total}, MRR is {subscription.mrr_cents}"
+        )
+    if subscription is not None and subscription_mrr(subscription) != total:
+        problems.append(
+            f"workspace {workspace_id}: movements sum to {total}, the mirrored Stripe state "
+            f"bills {subscription_mrr(subscription)}"
+        )
     return problems
