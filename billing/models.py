@@ -287,6 +287,13 @@ class Subscription(TimeStampedModel):
         default=0, help_text="Monthly recurring revenue now, in minor units of ``currency``."
     )
     currency = models.CharField(max_length=3, default="usd", validators=[currency_validator])
+    billed_mrr_cents = models.BigIntegerField(
+        default=0,
+        help_text=(
+            "What the mirrored Stripe state bills per month (every item, normalised to a "
+            "month, net of discounts), in minor units of ``currency``."
+        ),
+    )
     # The ``created`` time of the newest Stripe event applied: an older event never
     # overwrites newer state.
     stripe_watermark = models.DateTimeField(null=True, blank=True)
@@ -345,9 +352,86 @@ class StripeEvent(models.Model):
         return self.payload.get("data", {}).get("object", {})
 
 
+class StripeDiscount(models.Model):
+    """A discount Stripe applied to a subscription, with its coupon, as a fetch of the
+    subscription returned it expanded: events name a subscription's discounts by id only,
+    and MRR is net of them."""
+
+    stripe_id = models.CharField(max_length=255, unique=True)
+    data = models.JSONField(help_text="The discount object, its coupon expanded.")
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "Stripe discount"
+
+    def __str__(self) -> str:
+        return self.stripe_id
+
+
+class RevenueState(models.Model):
+    """What one Stripe subscription of a workspace was worth at one moment, as one event
+    (or a reconciliation) told: the points the revenue ledger is computed from. The
+    workspace's MRR history is these points in time order, whatever order they arrived in
+    (``billing.ledger``)."""
+
+    workspace = models.ForeignKey(
+        "accounts.Workspace", on_delete=models.PROTECT, related_name="revenue_states"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="revenue_states"
+    )
+    stripe_subscription_id = models.CharField(max_length=255)
+    stripe_started_at = models.DateTimeField(
+        help_text="When the Stripe subscription was created: the newer live one is mirrored."
+    )
+    at = models.DateTimeField(help_text="When Stripe says the state held (the event's time).")
+    order_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Orders states of the same second (Stripe's clock has one-second steps).",
+    )
+    stripe_event = models.OneToOneField(
+        StripeEvent,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="revenue_state",
+        help_text="The event whose subscription object this is (empty for reconciliation).",
+    )
+    provisional = models.BooleanField(
+        default=False,
+        help_text=(
+            "Fetched from Stripe for an event that carries no subscription (a checkout, an "
+            "invoice): it counts only until the subscription's own events arrive."
+        ),
+    )
+    live = models.BooleanField(help_text="Active, trialing or past due.")
+    mrr_cents = models.BigIntegerField(validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, validators=[currency_validator])
+    plan_code = models.CharField(max_length=50, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "order_key", "id"]
+        indexes = [models.Index(fields=["workspace", "at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(mrr_cents__gte=0), name="billing_revenuestate_mrr_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} at {self.at:%Y-%m-%d %H:%M:%S}: {self.mrr_cents}"
+
+
 class RevenueMovement(models.Model):
     """One change of a workspace's MRR, append-only. For every workspace the sum of its
-    movements equals its current MRR."""
+    movements equals its current MRR.
+
+    A movement is placed at the time of the state change it records (``state``). An event
+    that arrives late changes what the states after it meant: the ledger then appends
+    corrections at those states' times (``corrects`` names the movement corrected), so the
+    sums by month and kind are those of in-order delivery."""
 
     class Kind(models.TextChoices):
         NEW = "new", "New"
@@ -376,6 +460,26 @@ class RevenueMovement(models.Model):
         help_text="The event that caused it (empty when reconciliation repaired drift).",
     )
     plan_code = models.CharField(max_length=50, blank=True)
+    stripe_subscription_id = models.CharField(
+        max_length=255, blank=True, help_text="The Stripe subscription the revenue is on."
+    )
+    state = models.ForeignKey(
+        RevenueState,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="movements",
+        help_text="The state change it records (placed at that state's time).",
+    )
+    corrects = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="corrections",
+        help_text="The movement this one corrects, for a correction a late event made.",
+    )
+    note = models.CharField(max_length=255, blank=True)
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

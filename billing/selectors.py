@@ -5,12 +5,13 @@ of a plan-limit change that the admin previews before saving it."""
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from types import MappingProxyType
 
 from django.core.paginator import Paginator
 from django.db.models import Count, FilteredRelation, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.urls import reverse
 from django.utils import timezone
 
@@ -101,6 +102,25 @@ def revenue_movements_by_kind(
     for row in rows:
         result[row["kind"]] = {"count": row["count"], "mrr_delta_cents": row["mrr_delta_cents"]}
     return result
+
+
+def revenue_movement_totals(
+    *, workspace_ids: Collection[int] | None = None
+) -> dict[tuple[int, str, datetime, str, str], int]:
+    """The movements summed by workspace, month of ``occurred_at`` (UTC), kind and
+    currency: ``{(workspace_id, currency, month, kind): cents}``, leaving out the sums that
+    come to 0 (a movement and its correction). What the ledger guarantees to be the same
+    whatever order Stripe delivered the events in."""
+    movements = RevenueMovement.objects.all()
+    if workspace_ids is not None:
+        movements = movements.filter(workspace_id__in=workspace_ids)
+    rows = (
+        movements.annotate(month=TruncMonth("occurred_at", tzinfo=UTC))
+        .values("workspace_id", "currency", "month", "kind")
+        .annotate(total=Sum("mrr_delta_cents"))
+        .values_list("workspace_id", "currency", "month", "kind", "total")
+    )
+    return {(w, c, m, k): total for w, c, m, k, total in rows if total}
 
 
 def workspace_revenue_movements(*, workspace_id: int):

@@ -108,8 +108,17 @@ def checkout_session_create(params: dict[str, Any]) -> dict[str, Any]:
     return _call(lambda: _client().v1.checkout.sessions.create(params=params))
 
 
+# What a fetched subscription carries beyond its webhook shape: its discounts with their
+# coupons (events name them by id only), which MRR is net of.
+SUBSCRIPTION_EXPAND = ["discounts.source.coupon"]
+
+
 def subscription_retrieve(subscription_id: str) -> dict[str, Any]:
-    return _call(lambda: _client().v1.subscriptions.retrieve(subscription_id))
+    return _call(
+        lambda: _client().v1.subscriptions.retrieve(
+            subscription_id, params={"expand": SUBSCRIPTION_EXPAND}
+        )
+    )
 
 
 def subscription_update(subscription_id: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,9 @@ from billing.stripe.mirror import (
     PROCESSED,
     FetchNeeded,
     Outcome,
+    discounts_remember,
     invoice_store,
+    revenue_state_place,
     skipped,
     subscription_locate,
     subscription_lock,
@@ -61,7 +63,12 @@ def _apply_from_event(
     """Find the workspace of a subscription object and apply it. A subscription no
     workspace claims is fetched from Stripe once (its metadata may name the workspace)."""
     fetched = ctx.fetched_for(state_obj["id"])
-    state = subscription_state(fetched or state_obj)
+    discounts_remember(fetched or state_obj)
+    state = subscription_state(fetched or state_obj, at=ctx.at)
+    if state_obj is ctx.obj:
+        own = state if fetched is None else subscription_state(state_obj, at=ctx.at)
+        if own.unread_discounts and fetched is None:
+            raise FetchNeeded(state.subscription_id, "discounts the event names only by id")
     row = subscription_locate(
         subscription_id=state.subscription_id,
         customer_id=state.customer_id,
@@ -72,6 +79,10 @@ def _apply_from_event(
             raise FetchNeeded(state.subscription_id, "no workspace is linked to it yet")
         return None, state, skipped(f"no workspace claims subscription {state.subscription_id}")
     subscription = subscription_lock(row)
+    if state_obj is ctx.obj:  # the event's own state, placed at its time in the history
+        revenue_state_place(subscription, own, at=ctx.at, event=ctx.event)
+    else:  # fetched for a checkout or an invoice: until the subscription's events arrive
+        revenue_state_place(subscription, state, at=ctx.at, event=ctx.event, provisional=True)
     outcome = subscription_state_apply(
         subscription, state, at=ctx.at, event=ctx.event, authoritative=fetched is not None
     )

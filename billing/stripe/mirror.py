@@ -1,6 +1,7 @@
 """Locating and writing the mirror: finding the workspace's ``Subscription`` for a Stripe
-object, locking it, and applying a subscription state to it order-safely, with every MRR
-change recorded in the revenue ledger.
+object, locking it, and applying a subscription state to it order-safely; and placing every
+state an event carries in the workspace's revenue history (``revenue_state_place``), which
+the revenue ledger is computed from whatever the order of delivery (``billing.ledger``).
 
 * **Order.** ``Subscription.stripe_watermark`` is the Stripe ``created`` time of the newest
   event applied. A subscription state older than it never overwrites the mirror (the event
@@ -27,10 +28,15 @@ from django.db import transaction
 
 from accounts.locks import workspace_lock
 from billing import ledger
-from billing.models import Invoice, Plan, Price, StripeEvent, Subscription
+from billing.models import Invoice, Plan, Price, StripeDiscount, StripeEvent, Subscription
 from billing.selectors import default_free_plan
 from billing.signals import workspace_upgraded
-from billing.stripe.objects import StripeDataError, SubscriptionState, invoice_values
+from billing.stripe.objects import (
+    StripeDataError,
+    SubscriptionState,
+    expanded_discounts,
+    invoice_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ MIRROR_FIELDS = [
     "seats",
     "status",
     "currency",
+    "billed_mrr_cents",
     "cancel_at_period_end",
     "canceled_at",
     "trial_end",
@@ -81,24 +88,32 @@ def skipped(reason: str) -> Outcome:
 
 
 def mirror_target(state: SubscriptionState, free_plan: Plan) -> dict[str, Any]:
-    """The mirror's fields for a started subscription state. A live subscription whose
-    Stripe price no catalog price carries cannot be mirrored: ``StripeDataError``."""
+    """The mirror's fields for a started subscription state. A live subscription none of
+    whose Stripe prices names a plan (a catalog price's Stripe id, or a plan's product)
+    cannot be mirrored: ``StripeDataError``."""
     if state.is_live:
-        if state.price is None:
+        if state.plan is None:
             raise StripeDataError(
                 f"Stripe price {state.price_id or '(none)'} of subscription "
                 f"{state.subscription_id} is not on any catalog price: paste it into the "
                 "price's “Stripe price id” in the admin, then replay this event."
             )
         fields: dict[str, Any] = {
-            "plan": state.price.plan,
+            "plan": state.plan,
             "price": state.price,
             "seats": state.seats,
             "status": state.status,
-            "currency": state.price.currency,
+            "currency": state.currency,
+            "billed_mrr_cents": state.billed_cents,
         }
     else:
-        fields = {"plan": free_plan, "price": None, "seats": 0, "status": state.status}
+        fields = {
+            "plan": free_plan,
+            "price": None,
+            "seats": 0,
+            "status": state.status,
+            "billed_mrr_cents": 0,
+        }
     return fields | {
         "stripe_subscription_id": state.subscription_id,
         "cancel_at_period_end": state.cancel_at_period_end,
@@ -156,42 +171,78 @@ def subscription_lock(row: Subscription) -> Subscription:
 
 def _paying_rank(subscription: Subscription) -> int | None:
     """The tier the workspace pays for, or None when it pays nothing."""
-    if subscription.status in ledger.COUNTED_STATUSES and subscription.price_id is not None:
+    if subscription.status in ledger.COUNTED_STATUSES and subscription.stripe_subscription_id:
         return subscription.plan.tier_rank
     return None
 
 
 class _StateChange:
-    """The locked mirror row before a change: saved afterwards with the MRR change recorded
-    and an upgrade announced."""
+    """The locked mirror row before a change: saved afterwards, with an upgrade announced.
+    (The MRR change is the revenue ledger's, from the states the events carry.)"""
 
     def __init__(self, subscription: Subscription) -> None:
         self.subscription = subscription
-        self.before_plan = subscription.plan
         self.before_rank = _paying_rank(subscription)
+        self.before_mrr = ledger.subscription_mrr(subscription)
 
     def save(self, *, at: datetime, event: StripeEvent | None) -> None:
         subscription = self.subscription
         subscription.save(update_fields=MIRROR_FIELDS)
-        new_mrr = ledger.subscription_mrr(subscription)
-        movement = ledger.revenue_movement_record(
-            subscription=subscription,
-            new_mrr=new_mrr,
-            occurred_at=at,
-            stripe_event=event,
-            plan_code=self.before_plan.code if new_mrr == 0 else None,
-        )
         after_rank = _paying_rank(subscription)
         if after_rank is not None and (self.before_rank is None or after_rank > self.before_rank):
             arguments = {
                 "workspace_id": subscription.workspace_id,
                 "plan_code": subscription.plan.code,
-                "mrr_delta_cents": movement.mrr_delta_cents if movement else 0,
+                "mrr_delta_cents": ledger.subscription_mrr(subscription) - self.before_mrr,
                 "stripe_event_id": event.stripe_id if event is not None else None,
             }
             transaction.on_commit(
                 lambda: workspace_upgraded.send(sender=Subscription, **arguments), robust=True
             )
+
+
+def discounts_remember(obj: dict[str, Any]) -> None:
+    """Keep the discounts a subscription object carries expanded (a fetched one), so the
+    events that name them by id can be read without fetching again."""
+    for discount in expanded_discounts(obj):
+        StripeDiscount.objects.update_or_create(
+            stripe_id=discount["id"], defaults={"data": discount}
+        )
+
+
+def revenue_state_place(
+    subscription: Subscription,
+    state: SubscriptionState,
+    *,
+    at: datetime,
+    event: StripeEvent | None,
+    provisional: bool = False,
+) -> None:
+    """Place a state of a Stripe subscription of the workspace (the locked mirror row's) in
+    its revenue history at ``at``, whether or not the mirror applies it: the ledger is a
+    function of the history, not of the order events arrive in. A subscription whose
+    first payment is pending is not revenue yet."""
+    if state.status is None:
+        return
+    if state.unread_discounts:
+        logger.warning(
+            "subscription %s: discounts %s are no longer on it and were never read; "
+            "counted without them",
+            state.subscription_id,
+            ", ".join(state.unread_discounts),
+        )
+    ledger.revenue_state_record(
+        subscription=subscription,
+        stripe_subscription_id=state.subscription_id,
+        started_at=state.started_at or at,
+        at=at,
+        live=state.is_live,
+        mrr_cents=state.mrr_cents,
+        currency=state.currency,
+        plan_code=state.plan.code if state.plan is not None else "",
+        stripe_event=event,
+        provisional=provisional,
+    )
 
 
 def subscription_state_apply(

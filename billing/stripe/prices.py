@@ -10,7 +10,7 @@ bought (``PriceNotConnected``). The offline gateway names the catalog's prices
 from django.conf import settings
 
 from accounts.errors import Conflict
-from billing.models import Price
+from billing.models import Plan, Price
 
 LOCAL_PREFIX = "price_local_"
 
@@ -45,3 +45,15 @@ def price_for_stripe_id(stripe_id: str) -> Price | None:
     if stripe_id.startswith(LOCAL_PREFIX) and stripe_id[len(LOCAL_PREFIX) :].isdigit():
         return queryset.filter(pk=int(stripe_id[len(LOCAL_PREFIX) :])).first()
     return queryset.filter(stripe_price_id=stripe_id).first() if stripe_id else None
+
+
+PRODUCT_PREFIX = "handoff_"
+
+
+def plan_for_stripe_product(product_id: str) -> Plan | None:
+    """The plan whose Stripe product is ``product_id`` (``stripe_sync_catalog`` names a
+    plan's product ``handoff_<plan code>``), or None: how a Stripe price the catalog does
+    not carry (a price negotiated by sales on the plan's product) still names the plan."""
+    if not product_id.startswith(PRODUCT_PREFIX):
+        return None
+    return Plan.objects.filter(code=product_id[len(PRODUCT_PREFIX) :]).first()

@@ -3,8 +3,9 @@ and reconciliation call (``stripe_event_apply``). It dispatches the event to its
 and records what came of it, or the error.
 
 * **Once.** The StripeEvent row is locked and its status checked; an event processed or
-  skipped before is never applied again, and a RevenueMovement is one-to-one with the
-  event that caused it.
+  skipped before is never applied again; an event places at most one state in the revenue
+  history, and links at most one original RevenueMovement (the corrections a late event
+  makes are linked to the movements they correct).
 * **Fetching.** Stripe is called only when a handler says the payload alone cannot be
   applied safely (``FetchNeeded``), never on the normal path, and never while a row lock
   is held: the transaction rolls back, the subscription is fetched, and the event is

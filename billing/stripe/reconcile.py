@@ -21,8 +21,10 @@ from billing.stripe.gateway import gateway
 from billing.stripe.handlers import HANDLED_TYPES
 from billing.stripe.inbox import EventMalformed, stripe_event_store
 from billing.stripe.mirror import (
+    discounts_remember,
     mirror_differs,
     mirror_target,
+    revenue_state_place,
     subscription_lock,
     subscription_state_apply,
 )
@@ -95,7 +97,9 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
     except StripeRefused as exc:
         return f"workspace {row.workspace_id}: Stripe has no subscription {stripe_id} ({exc})"
     try:
-        state = subscription_state(remote)
+        with transaction.atomic():
+            discounts_remember(remote)
+        state = subscription_state(remote, at=now)
         if state.status is None:
             return None
         target = mirror_target(state, default_free_plan())
@@ -113,6 +117,7 @@ def subscription_drift_repair(*, subscription_id: int, now: datetime) -> str | N
         # Stripe's state now is the newest there is, even if Stripe's clock runs ahead of
         # ours; the watermark stays, for the events still on their way.
         at = max(now, subscription.stripe_watermark or now)
+        revenue_state_place(subscription, state, at=at, event=None)
         outcome = subscription_state_apply(
             subscription, state, at=at, event=None, authoritative=True, move_watermark=False
         )
@@ -138,7 +143,7 @@ def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
     changes = []
     for remote in gateway().subscriptions():
         try:
-            state = subscription_state(remote)
+            state = subscription_state(remote, at=now)
         except StripeDataError:
             continue
         workspace_id = (remote.get("metadata") or {}).get("workspace_id")
@@ -158,6 +163,7 @@ def unmirrored_live_subscriptions_repair(*, now: datetime) -> list[str]:
                 continue
             before, mrr_before = _describe(subscription), subscription.mrr_cents
             at = max(now, subscription.stripe_watermark or now)
+            revenue_state_place(subscription, state, at=at, event=None)
             outcome = subscription_state_apply(
                 subscription, state, at=at, event=None, authoritative=True, move_watermark=False
             )

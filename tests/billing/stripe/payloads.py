@@ -60,6 +60,8 @@ def subscription(
     canceled_at: int | None = None,
     trial_end: int | None = None,
     unit_amount: int = 1200,
+    interval: str = "month",
+    currency: str = "usd",
 ) -> dict[str, Any]:
     """A subscription in the current API's shape (price, quantity and period on the item)."""
     obj = fixture("subscription")
@@ -81,6 +83,8 @@ def subscription(
         pending_update=None,
         next_pending_invoice_item_invoice=None,
         transfer_data=None,
+        currency=currency,
+        discounts=[],
     )
     item = obj["items"]["data"][0]
     item.update(
@@ -91,9 +95,90 @@ def subscription(
         current_period_start=period_start,
         current_period_end=period_start + period_days * DAY,
     )
-    item["price"].update(id=price_id, unit_amount=unit_amount, unit_amount_decimal=str(unit_amount))
-    item["plan"].update(id=price_id, amount=unit_amount, interval="month", interval_count=1)
+    set_price(
+        item, price_id=price_id, unit_amount=unit_amount, interval=interval, currency=currency
+    )
     obj["items"]["url"] = f"/v1/subscription_items?subscription={subscription_id}"
+    return obj
+
+
+def set_price(
+    item: dict[str, Any],
+    *,
+    price_id: str,
+    unit_amount: int,
+    interval: str = "month",
+    currency: str = "usd",
+    **fields: Any,
+) -> None:
+    """Put a recurring per-unit price on a subscription item (and its legacy ``plan``);
+    ``fields`` override the price's other fields (``billing_scheme``, ``tiers`` …)."""
+    item["price"].update(
+        {
+            "id": price_id,
+            "unit_amount": unit_amount,
+            "unit_amount_decimal": str(unit_amount),
+            "currency": currency,
+            "transform_quantity": None,
+            "billing_scheme": "per_unit",
+            "tiers_mode": None,
+            "recurring": {
+                "interval": interval,
+                "interval_count": 1,
+                "meter": None,
+                "usage_type": "licensed",
+                "trial_period_days": None,
+            },
+        }
+        | fields
+    )
+    item["plan"].update(
+        id=price_id,
+        amount=unit_amount,
+        amount_decimal=str(unit_amount),
+        billing_scheme=item["price"]["billing_scheme"],
+        currency=currency,
+        interval=interval,
+        interval_count=1,
+        transform_usage=None,
+    )
+
+
+def discount(
+    *,
+    subscription_id: str,
+    customer_id: str,
+    start: int,
+    duration: str,
+    percent_off: float | None = None,
+    amount_off: int | None = None,
+    duration_in_months: int | None = None,
+    currency: str = "usd",
+) -> dict[str, Any]:
+    """A discount on a subscription with its coupon, as Stripe returns it expanded
+    (``expand[]=discounts``): a ``repeating`` one ends ``duration_in_months`` after its start
+    (30-day months here)."""
+    coupon = fixture("coupon")
+    coupon.update(
+        id=unique("coupon"),
+        percent_off=percent_off,
+        amount_off=amount_off,
+        currency=currency if amount_off is not None else None,
+        duration=duration,
+        duration_in_months=duration_in_months if duration == "repeating" else None,
+        name=f"{percent_off}% off" if percent_off is not None else f"{amount_off} off",
+        redeem_by=None,
+        times_redeemed=1,
+    )
+    obj = fixture("discount")
+    obj.update(
+        id=unique("di"),
+        customer=customer_id,
+        subscription=subscription_id,
+        start=start,
+        end=start + duration_in_months * 30 * DAY if duration == "repeating" else None,
+        source={"coupon": coupon, "type": "coupon"},
+    )
     return obj
 
 
@@ -192,7 +277,15 @@ def event(
     api_version: str | None = API_VERSION,
 ) -> dict[str, Any]:
     """An event around a copy of ``obj``, in the shape of Stripe's example event, rendered
-    in ``api_version`` (the pinned one unless a test says otherwise)."""
+    in ``api_version`` (the pinned one unless a test says otherwise). As in Stripe's
+    events, a subscription's discounts are their ids (the fake Stripe returns them
+    expanded)."""
+    obj = copy.deepcopy(obj)
+    if obj.get("object") == "subscription":
+        for holder in [obj, *obj["items"]["data"]]:
+            holder["discounts"] = [
+                d["id"] if isinstance(d, dict) else d for d in holder.get("discounts") or []
+            ]
     evt = fixture("event")
     evt.update(
         id=event_id or unique("evt"),
@@ -258,6 +351,8 @@ class StripeCustomer:
         self.customer_id = f"cus_{name or unique('C')}"
         self.subscription: dict[str, Any] | None = None
         self.events: list[dict[str, Any]] = []
+        # key → price fields other than id and amount (currency, billing_scheme, tiers …)
+        self.price_fields: dict[str, dict[str, Any]] = {}
 
     # Time ----------------------------------------------------------------------------------
 
@@ -276,6 +371,21 @@ class StripeCustomer:
         if self.fake is not None and self.subscription is not None:
             self.fake.put_subscription(self.subscription)
 
+    def price_terms(self, key: str) -> dict[str, Any]:
+        """The Stripe price fields of the price ``key`` names: its id and unit amount, its
+        interval (``…_yearly`` keys are yearly) and any fields set in ``price_fields``."""
+        price_id, amount = self.prices[key]
+        fields = {"interval": "year" if key.endswith("_yearly") else "month"}
+        return (
+            {"price_id": price_id, "unit_amount": amount} | fields | self.price_fields.get(key, {})
+        )
+
+    def discount(self, **coupon: Any) -> dict[str, Any]:
+        """A discount on the current subscription (``discount()``'s arguments)."""
+        return discount(
+            subscription_id=self.subscription["id"], customer_id=self.customer_id, **coupon
+        )
+
     def _item(self) -> dict[str, Any]:
         assert self.subscription is not None
         return self.subscription["items"]["data"][0]
@@ -288,7 +398,7 @@ class StripeCustomer:
             subscription_id=self.subscription["id"],
             workspace_id=self.workspace_id,
             status=status,
-            amount=item["price"]["unit_amount"] * item["quantity"],
+            amount=(item["price"]["unit_amount"] or 0) * item["quantity"],
             created=at,
             period_start=item["current_period_start"],
             period_end=item["current_period_end"],
@@ -297,16 +407,25 @@ class StripeCustomer:
     # Steps ---------------------------------------------------------------------------------
 
     def subscribe(
-        self, price: str, seats: int, *, trial_days: int = 0, same_second: bool = False
+        self,
+        price: str,
+        seats: int,
+        *,
+        trial_days: int = 0,
+        same_second: bool = False,
+        coupon: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """Checkout completes: a new subscription (trialing if ``trial_days``)."""
+        """Checkout completes: a new subscription (trialing if ``trial_days``); ``coupon``
+        is ``discount()``'s arguments for a coupon redeemed at checkout."""
         at = self.clock if same_second else self.tick()
-        price_id, amount = self.prices[price]
+        terms = self.price_terms(price)
         self.subscription = subscription(
             subscription_id=unique("sub"),
             customer_id=self.customer_id,
-            price_id=price_id,
-            unit_amount=amount,
+            price_id=terms["price_id"],
+            unit_amount=terms["unit_amount"],
+            interval=terms["interval"],
+            currency=terms.get("currency", "usd"),
             quantity=seats,
             status="trialing" if trial_days else "active",
             workspace_id=self.workspace_id,
@@ -315,6 +434,9 @@ class StripeCustomer:
             period_days=trial_days or 30,
             trial_end=at + trial_days * DAY if trial_days else None,
         )
+        set_price(self._item(), **terms)
+        if coupon is not None:
+            self.subscription["discounts"] = [self.discount(start=at, **coupon)]
         self._publish()
         session = checkout_session(
             session_id=unique("cs"),
@@ -336,10 +458,17 @@ class StripeCustomer:
         item = self._item()
         previous: dict[str, Any] = {}
         if "price" in changes:
-            price_id, amount = self.prices[changes.pop("price")]
+            terms = self.price_terms(changes.pop("price"))
             previous["items"] = copy.deepcopy(self.subscription["items"])
-            item["price"].update(id=price_id, unit_amount=amount, unit_amount_decimal=str(amount))
-            item["plan"].update(id=price_id, amount=amount)
+            set_price(item, **terms)
+            self.subscription["currency"] = item["price"]["currency"]
+        if "add_item" in changes:  # (price key, quantity): one more item, an add-on say
+            key, quantity = changes.pop("add_item")
+            previous.setdefault("items", copy.deepcopy(self.subscription["items"]))
+            added = copy.deepcopy(item)
+            added.update(id=unique("si"), quantity=quantity, discounts=[])
+            set_price(added, **self.price_terms(key))
+            self.subscription["items"]["data"].append(added)
         if "seats" in changes:
             previous.setdefault("items", copy.deepcopy(self.subscription["items"]))
             item["quantity"] = changes.pop("seats")

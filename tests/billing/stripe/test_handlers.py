@@ -507,7 +507,9 @@ def test_a_yearly_price_counts_a_twelfth_of_its_amount_per_month(workspace, cust
     assert mirror(workspace).mrr_cents == 3 * 24_000 // 12
 
 
-def test_a_flat_price_counts_once_whatever_the_quantity(workspace, customer_for, deliver):
+def test_a_flat_fee_in_stripe_bills_once_whatever_the_quantity(workspace, customer_for, deliver):
+    """A flat price is, in Stripe, a volume-tiered price whose one tier is a flat amount:
+    what it bills does not grow with the seats."""
     plan = Plan.objects.get(code="business")
     flat = Price.objects.create(
         plan=plan,
@@ -518,7 +520,16 @@ def test_a_flat_price_counts_once_whatever_the_quantity(workspace, customer_for,
         stripe_price_id="price_business_flat_eur",
     )
     stripe = customer_for(workspace)
-    stripe.prices["flat"] = (flat.stripe_price_id, flat.amount_cents)
+    stripe.prices["flat"] = (flat.stripe_price_id, 0)
+    tier = {"up_to": None, "flat_amount": 49_900, "flat_amount_decimal": "49900"}
+    stripe.price_fields["flat"] = {
+        "currency": "eur",
+        "billing_scheme": "tiered",
+        "tiers_mode": "volume",
+        "tiers": [tier | {"unit_amount": 0, "unit_amount_decimal": "0"}],
+        "unit_amount": None,
+        "unit_amount_decimal": None,
+    }
 
     deliver(*stripe.subscribe("flat", 1))
     deliver(stripe.update(seats=30))

@@ -8,49 +8,91 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing import selectors
-from billing.ledger import mrr_of, revenue_movement_record
-from billing.models import Price, RevenueMovement, Subscription
+from billing.models import RevenueMovement, Subscription
+from billing.stripe.objects import billed_mrr
+from tests.billing.stripe.payloads import set_price, subscription
 from tests.factories import UserFactory, WorkspaceFactory
 
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
 
-def price(amount: int, *, interval: str = "month", scheme: str = "per_seat") -> Price:
-    return Price(amount_cents=amount, interval=interval, scheme=scheme, currency="usd")
+
+def billed(*, amount: int, quantity: int = 1, interval: str = "month", **price_fields) -> int:
+    obj = subscription(
+        subscription_id="sub_T1", customer_id="cus_T1", price_id="price_T1", quantity=quantity
+    )
+    set_price(
+        obj["items"]["data"][0],
+        price_id="price_T1",
+        unit_amount=amount,
+        interval=interval,
+        **price_fields,
+    )
+    return billed_mrr(obj, at=NOW)[0]
 
 
 @pytest.mark.parametrize(
-    ("status", "the_price", "seats", "mrr"),
+    ("amount", "quantity", "interval", "mrr"),
     [
-        ("active", price(1200), 5, 6000),
-        ("past_due", price(1200), 5, 6000),
-        ("trialing", price(1200), 5, 0),
-        ("canceled", price(1200), 5, 0),
-        ("active", None, 5, 0),
-        ("active", price(49_900, scheme="flat"), 30, 49_900),
-        ("active", price(12_000, interval="year"), 3, 3000),
+        (1200, 5, "month", 6000),
+        (49_900, 1, "month", 49_900),
+        (12_000, 3, "year", 3000),
         # A twelfth of a yearly amount, to the nearest cent, halves up.
-        ("active", price(1001, interval="year"), 1, 83),  # 83.42
-        ("active", price(1002, interval="year"), 1, 84),  # 83.50
-        ("active", price(1005, interval="year"), 1, 84),  # 83.75
-        ("active", price(999, interval="year", scheme="flat"), 7, 83),  # 83.25
+        (1001, 1, "year", 83),  # 83.42
+        (1002, 1, "year", 84),  # 83.50
+        (1005, 1, "year", 84),  # 83.75
+        (999, 1, "year", 83),  # 83.25
+        (1000, 3, "week", 13_000),  # 3 000 a week is 52/12 of it a month
     ],
 )
-def test_mrr_of_a_subscription_state_in_integer_cents(status, the_price, seats, mrr):
-    result = mrr_of(status=status, price=the_price, seats=seats)
+def test_what_a_subscription_bills_per_month_in_integer_cents(amount, quantity, interval, mrr):
+    result = billed(amount=amount, quantity=quantity, interval=interval)
 
     assert result == mrr
     assert isinstance(result, int)
 
 
-@pytest.mark.django_db
-def test_an_unchanged_mrr_records_no_movement(workspace):
-    subscription = Subscription.objects.get(workspace=workspace)
+def test_an_interval_count_divides_the_amount_over_its_months():
+    recurring = {"interval": "month", "interval_count": 3, "usage_type": "licensed"}
 
-    movement = revenue_movement_record(
-        subscription=subscription, new_mrr=0, occurred_at=datetime.now(UTC), stripe_event=None
+    assert billed(amount=9000, quantity=2, recurring=recurring) == 6000  # 18 000 a quarter
+
+
+def test_a_metered_item_counts_nothing_since_the_subscription_does_not_say_the_usage():
+    recurring = {"interval": "month", "interval_count": 1, "usage_type": "metered"}
+
+    assert billed(amount=5, quantity=0, recurring=recurring) == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "quantity", "mrr"),
+    [
+        # up to 5 at $10, 6-10 at $8, more at $5 plus a $20 flat fee on the last tier
+        ("graduated", 3, 3000),
+        ("graduated", 8, 5000 + 2400),
+        ("graduated", 12, 5000 + 4000 + 1000 + 2000),
+        ("volume", 3, 3000),
+        ("volume", 8, 6400),
+        ("volume", 12, 6000 + 2000),
+    ],
+)
+def test_a_tiered_price_bills_its_tiers(mode, quantity, mrr):
+    tiers = [
+        {"up_to": 5, "unit_amount": 1000, "unit_amount_decimal": "1000", "flat_amount": None},
+        {"up_to": 10, "unit_amount": 800, "unit_amount_decimal": "800", "flat_amount": None},
+        {"up_to": None, "unit_amount": 500, "unit_amount_decimal": "500", "flat_amount": 2000},
+    ]
+
+    result = billed(
+        amount=0, quantity=quantity, billing_scheme="tiered", tiers_mode=mode, tiers=tiers
     )
 
-    assert movement is None
-    assert not RevenueMovement.objects.exists()
+    assert result == mrr
+
+
+def test_a_transformed_quantity_bills_per_package():
+    transform = {"divide_by": 10, "round": "up"}
+
+    assert billed(amount=2500, quantity=21, transform_quantity=transform) == 7500
 
 
 @pytest.mark.django_db

@@ -1,12 +1,19 @@
 """Order safety: whatever order (and however many times) Stripe delivers a customer's
-events, the mirror ends where in-order delivery ends; a same-second tie is settled by
-fetching the subscription from Stripe, and only then."""
+events, the mirror ends where in-order delivery ends and the ledger's movements by month
+and kind are those of in-order delivery; a same-second tie is settled by fetching the
+subscription from Stripe, and only then."""
 
+import io
 import random
+from collections import defaultdict
+from datetime import UTC, datetime
 
 import pytest
+from django.core.management import CommandError, call_command
 
-from billing.models import RevenueMovement, StripeEvent, Subscription
+from billing.models import RevenueMovement, RevenueState, StripeEvent, Subscription
+from billing.selectors import revenue_movement_totals
+from tests.billing.stripe.payloads import DAY
 from tests.factories import UserFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +41,22 @@ def mirror_state(workspace) -> dict:
             )
         ),
     }
+
+
+def month_kind_totals(workspace) -> dict[tuple[str, str, str], int]:
+    """{(currency, "YYYY-MM", kind): cents} of the workspace's movements."""
+    totals = revenue_movement_totals(workspace_ids=[workspace.pk])
+    return {(c, f"{m:%Y-%m}", k): total for (_, c, m, k), total in totals.items()}
+
+
+def ledger_by_kind(workspace, *, at: datetime) -> dict[str, int]:
+    """The workspace's movements at one moment, summed by kind (sums of 0 left out)."""
+    sums: dict[str, int] = defaultdict(int)
+    for kind, delta in RevenueMovement.objects.filter(
+        workspace=workspace, occurred_at=at
+    ).values_list("kind", "mrr_delta_cents"):
+        sums[kind] += delta
+    return {kind: total for kind, total in sums.items() if total}
 
 
 def life_that_comes_back(stripe) -> None:
@@ -84,6 +107,7 @@ def test_shuffled_and_duplicated_delivery_ends_in_the_in_order_state(
     deliver(*deliveries)
 
     assert mirror_state(shuffled_ws) == mirror_state(in_order_ws)
+    assert month_kind_totals(shuffled_ws) == month_kind_totals(in_order_ws)
     shuffled_ids = {evt["id"] for evt in shuffled.events}
     assert StripeEvent.objects.filter(stripe_id__in=shuffled_ids).count() == len(shuffled_ids)
     assert not StripeEvent.objects.exclude(status__in=["processed", "skipped"]).exists()
@@ -124,7 +148,11 @@ def test_a_same_second_tie_is_settled_by_the_state_fetched_from_stripe(
     assert sub.seats == 6
     assert len(fake_stripe.requests_to(f"/v1/subscriptions/{stripe.subscription['id']}")) == 1
     assert StripeEvent.objects.get(stripe_id=first["id"]).status == "processed"
-    assert list(RevenueMovement.objects.values_list("mrr_after_cents", flat=True)) == [6000, 7200]
+    # The ledger places both states in that second, in a fixed order (their ids): 8 seats,
+    # then 6, whichever arrived first.
+    at = datetime.fromtimestamp(first["created"], tz=UTC)
+    assert ledger_by_kind(workspace, at=at) == {"expansion": 3600, "contraction": -2400}
+    assert sub.mrr_cents == 7200
 
 
 def test_a_same_second_event_with_the_same_state_needs_no_fetch(
@@ -160,3 +188,97 @@ def test_events_of_an_ended_subscription_arriving_after_the_new_one_are_skipped(
         2,
     )
     assert StripeEvent.objects.get(stripe_id=deleted["id"]).status == "skipped"
+
+
+def life_across_five_months(stripe) -> None:
+    """Subscribe, expand, contract, cancel and reactivate, a month apart (Pro: $12 a seat)."""
+    stripe.subscribe("pro", 5)  # September: new 6 000
+    stripe.tick(30 * DAY)
+    stripe.update(seats=9)  # October: expansion 4 800
+    stripe.tick(30 * DAY)
+    stripe.update(seats=4)  # November: contraction -6 000
+    stripe.tick(30 * DAY)
+    stripe.cancel()  # December: churn -4 800
+    stripe.tick(30 * DAY)
+    stripe.subscribe("business", 2)  # January: reactivation 4 800 ($24 a seat)
+
+
+HAND_COMPUTED = {
+    ("usd", "2026-09", "new"): 6000,
+    ("usd", "2026-10", "expansion"): 4800,
+    ("usd", "2026-11", "contraction"): -6000,
+    ("usd", "2026-12", "churn"): -4800,
+    ("usd", "2027-01", "reactivation"): 4800,
+}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_shuffled_lifecycle_gives_the_in_order_movements_by_month_and_kind(
+    customer_for, deliver, seed
+):
+    in_order_ws = WorkspaceFactory(created_by=UserFactory())
+    shuffled_ws = WorkspaceFactory(created_by=UserFactory())
+    in_order, shuffled = customer_for(in_order_ws), customer_for(shuffled_ws)
+    life_across_five_months(in_order)
+    life_across_five_months(shuffled)
+    deliveries = list(shuffled.events)
+    random.Random(seed).shuffle(deliveries)
+
+    deliver(*in_order.events)
+    deliver(*deliveries)
+
+    assert month_kind_totals(in_order_ws) == HAND_COMPUTED
+    assert month_kind_totals(shuffled_ws) == HAND_COMPUTED
+    assert Subscription.objects.get(workspace=shuffled_ws).mrr_cents == 4800
+
+
+def test_a_late_event_appends_corrections_linked_to_what_they_correct(
+    workspace, customer_for, deliver
+):
+    stripe = customer_for(workspace)
+    subscribed = stripe.subscribe("pro", 5)
+    stripe.tick(30 * DAY)
+    grown = stripe.update(seats=9)  # +4 800, expansion
+    stripe.tick(30 * DAY)
+    shrunk = stripe.update(seats=4)  # -6 000, contraction
+    deliver(*subscribed)
+    deliver(shrunk)  # 5 → 4 seats: a contraction of 1 200, as far as the ledger knows
+    first = list(RevenueMovement.objects.filter(workspace=workspace).order_by("id"))
+
+    deliver(grown)  # late: 5 → 9 in October, so November was 9 → 4
+
+    movements = list(RevenueMovement.objects.filter(workspace=workspace).order_by("id"))
+    assert movements[: len(first)] == first  # nothing recorded changed
+    late = movements[len(first) :]
+    assert [(m.kind, m.mrr_delta_cents, m.corrects_id) for m in late] == [
+        ("expansion", 4800, None),  # the late event's own movement, in October
+        ("contraction", -4800, first[-1].pk),  # November's contraction, corrected
+    ]
+    assert late[0].stripe_event.stripe_id == grown["id"]
+    assert late[1].occurred_at == datetime.fromtimestamp(shrunk["created"], tz=UTC)
+    assert month_kind_totals(workspace) == {
+        ("usd", "2026-09", "new"): 6000,
+        ("usd", "2026-10", "expansion"): 4800,
+        ("usd", "2026-11", "contraction"): -6000,
+    }
+
+
+def test_ledger_verify_finds_no_difference_after_shuffled_delivery_and_reports_tampering(
+    workspace, customer_for, deliver
+):
+    stripe = customer_for(workspace)
+    life_across_five_months(stripe)
+    deliveries = list(stripe.events)
+    random.Random(3).shuffle(deliveries)
+    deliver(*deliveries)
+    out = io.StringIO()
+
+    call_command("ledger_verify", stdout=out)
+
+    assert out.getvalue().strip() == "the revenue ledger agrees with its history"
+    state = RevenueState.objects.filter(workspace=workspace, live=True, provisional=False).first()
+    RevenueState.objects.filter(pk=state.pk).update(mrr_cents=state.mrr_cents + 100)
+    with pytest.raises(CommandError, match="differences in the revenue ledger"):
+        call_command("ledger_verify", stdout=(out := io.StringIO()))
+    assert f"the ledger holds {state.mrr_cents + 100}" in out.getvalue()
+    RevenueState.objects.filter(pk=state.pk).update(mrr_cents=state.mrr_cents)  # invariant
