@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import (
+    BigIntegerField,
     Case,
     Count,
     DateTimeField,
@@ -427,10 +428,23 @@ def trialing_subscriptions() -> QuerySet[Subscription]:
     """Trialing subscriptions with what they will pay per month at their catalog price
     (``trial_mrr_cents``): per seat or flat, a yearly price a twelfth (halves up)."""
     amount = Case(
-        When(price__scheme="per_seat", then=F("price__amount_cents") * F("seats")),
+        When(
+            price__scheme="per_seat",
+            then=ExpressionWrapper(
+                F("price__amount_cents") * F("seats"), output_field=BigIntegerField()
+            ),
+        ),
         default=F("price__amount_cents"),
+        output_field=BigIntegerField(),
     )
-    monthly = Case(When(price__interval="year", then=(amount + 6) / 12), default=amount)
+    monthly = Case(
+        When(
+            price__interval="year",
+            then=ExpressionWrapper((amount + 6) / 12, output_field=BigIntegerField()),
+        ),
+        default=amount,
+        output_field=BigIntegerField(),
+    )
     return Subscription.objects.filter(
         status=Subscription.Status.TRIALING, price__isnull=False
     ).annotate(trial_mrr_cents=monthly)
