@@ -6,6 +6,7 @@ Money stays in integer minor units of one currency. Several currencies are added
 only by ``convert``, at the rates an admin recorded, and the page says so.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -529,11 +530,11 @@ def _percentile(queryset: QuerySet, expression, count: int, share: Decimal) -> t
     ceil(share * count) in ascending order, read in SQL."""
     if not count:
         return None
-    rank = max(1, -(-share * count // 1))
+    rank = max(1, math.ceil(share * count))
     return (
         queryset.annotate(value=expression)
         .order_by("value", "pk")
-        .values_list("value", flat=True)[int(rank) - 1]
+        .values_list("value", flat=True)[rank - 1]
     )
 
 
