@@ -16,6 +16,8 @@ from accounts.models import Workspace
 from accounts.roles import BILLING_ADMINS, SALES, SALES_MANAGERS
 from billing.models import Cancellation, RevenueMovement, Subscription
 from metrics.models import MetricsSettings
+from pql.scoring import Component, ScoreResult
+from pql.services import leads_sync, scoring_model_published
 from tests.factories import UserFactory, WorkspaceFactory
 
 
@@ -77,6 +79,19 @@ class Ledger:
 def paying(name: str, when: datetime, mrr: int, *, currency: str = "usd") -> Ledger:
     """A workspace that signed up and started paying ``mrr`` on ``when``."""
     return Ledger(signed_up(name, when), currency).move("new", mrr, when)
+
+
+REASONS = (Component("usage_share", "engagement", 92, 20, "uses 92% of 10,000 API calls"),)
+
+
+def open_lead(workspace: Workspace, *, when: datetime, lead_type: str = "upgrade") -> None:
+    """A PQL opened for the workspace the way the scoring job opens one."""
+    leads_sync(
+        results={workspace.pk: ScoreResult(60, 70, True, lead_type, REASONS, idle_days=1)},
+        mrr={workspace.pk: 0},
+        now=when,
+        model=scoring_model_published(),
+    )
 
 
 def set_metrics(**values) -> MetricsSettings:

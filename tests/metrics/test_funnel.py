@@ -11,16 +11,14 @@ from accounts import services as accounts_services
 from metrics import selectors
 from metrics.selectors import Money, Period
 from pql.models import Lead
-from pql.scoring import Component, ScoreResult
-from pql.services import lead_close_won, leads_sync, scoring_model_published
+from pql.services import lead_close_won
 from tests.factories import UserFactory
-from tests.metrics.conftest import Ledger, at, paying, signed_up
+from tests.metrics.conftest import Ledger, at, open_lead, paying, signed_up
 from usage.models import ActivePersonDay
 
 pytestmark = pytest.mark.django_db
 
 JAN_FEB = Period(first=date(2025, 1, 1), last=date(2025, 2, 1))
-REASONS = (Component("usage_share", "engagement", 92, 20, "uses 92% of 10,000 API calls"),)
 
 
 def two_cohorts():
@@ -111,15 +109,6 @@ def test_stickiness_is_average_daily_people_over_monthly_people():
     assert january.mau == 2
     assert january.average_dau == Decimal("1.10")  # 34 / 31 = 1.097
     assert january.ratio == Decimal("0.55")
-
-
-def open_lead(workspace, *, when, lead_type="upgrade"):
-    leads_sync(
-        results={workspace.pk: ScoreResult(60, 70, True, lead_type, REASONS, idle_days=1)},
-        mrr={workspace.pk: 0},
-        now=when,
-        model=scoring_model_published(),
-    )
 
 
 def test_pqls_per_week_conversion_and_revenue_won_by_sales_and_self_serve():
