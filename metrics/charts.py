@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 WIDTH, HEIGHT = 480, 220
 LEFT, RIGHT, TOP, BOTTOM = 58, 8, 10, 26
+MAX_BAR = 48
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def stacked(columns: Sequence[Column], *, title: str, fmt: Callable[[int], str] 
 
     chart.zero_y = y(0)
     slot = plot_width / len(columns)
-    bar = max(slot * 0.64, 1.0)
+    bar = min(max(slot * 0.64, 1.0), MAX_BAR)
     step = math.ceil(len(columns) / 8)
     points = []
     for index, column in enumerate(columns):
