@@ -348,25 +348,30 @@ def revenue(
     first = min(period.first, add_months(period.last, -11))
     all_months = Period(first=first, last=period.last).months
     movements = counted_movements(settings)
-    # Before the first month: MRR and paying workspaces (every start adds one, every churn
-    # takes one away; left-out same-month pairs cancel out, so the exclusion is not needed).
-    opening = (
+    # Before the first month and now: MRR and paying workspaces (every start adds one, every
+    # churn takes one away; left-out same-month pairs cancel out, so no exclusion is needed).
+    before, until = Q(effective_at__lt=as_utc(first)), Q(effective_at__lte=now)
+    balances = (
         counted_movements(settings, exclude_same_month=False)
-        .filter(effective_at__lt=as_utc(first))
         .values("currency")
         .annotate(
-            cents=Sum("mrr_delta_cents"),
-            starts=Count("id", filter=Q(kind__in=STARTS)),
-            churns=Count("id", filter=Q(kind=Kind.CHURN)),
+            opening=Coalesce(Sum("mrr_delta_cents", filter=before), 0),
+            opening_starts=Count("id", filter=before & Q(kind__in=STARTS)),
+            opening_churns=Count("id", filter=before & Q(kind=Kind.CHURN)),
+            now=Coalesce(Sum("mrr_delta_cents", filter=until), 0),
+            now_starts=Count("id", filter=until & Q(kind__in=STARTS)),
+            now_churns=Count("id", filter=until & Q(kind=Kind.CHURN)),
         )
         .order_by()
     )
-    mrr = customers = 0
-    for row in opening:
-        value = money.value(row["currency"], row["cents"])
-        if value is not None:
-            mrr += value
-            customers += row["starts"] - row["churns"]
+    mrr = customers = mrr_now = customers_now = 0
+    for row in balances:
+        if not money.includes(row["currency"]):
+            continue
+        mrr += money.value(row["currency"], row["opening"]) or 0
+        customers += row["opening_starts"] - row["opening_churns"]
+        mrr_now += money.value(row["currency"], row["now"]) or 0
+        customers_now += row["now_starts"] - row["now_churns"]
     grouped = (
         movements.filter(effective_at__gte=as_utc(first), effective_at__lt=period.end)
         .values("effective_month", "metric_kind", "kind", "currency")
@@ -392,7 +397,6 @@ def revenue(
         mrr += item.net
         customers += customer_change[month]
         item.end_mrr, item.customers_end = mrr, customers
-    mrr_now, customers_now = _mrr_now(settings=settings, money=money, now=now)
     trial_mrr, trial_workspaces = _trial_mrr(money) if settings.trials_count_as_mrr else (None, 0)
     return Revenue(
         months=[by_month[m] for m in period.months],
@@ -402,27 +406,6 @@ def revenue(
         trial_mrr=trial_mrr,
         trial_workspaces=trial_workspaces,
     )
-
-
-def _mrr_now(*, settings: MetricsSettings, money: Money, now: datetime) -> tuple[int, int]:
-    rows = (
-        counted_movements(settings, exclude_same_month=False)
-        .filter(effective_at__lte=now)
-        .values("currency")
-        .annotate(
-            cents=Sum("mrr_delta_cents"),
-            starts=Count("id", filter=Q(kind__in=STARTS)),
-            churns=Count("id", filter=Q(kind=Kind.CHURN)),
-        )
-        .order_by()
-    )
-    mrr = customers = 0
-    for row in rows:
-        value = money.value(row["currency"], row["cents"])
-        if value is not None:
-            mrr += value
-            customers += row["starts"] - row["churns"]
-    return mrr, customers
 
 
 def trialing_subscriptions() -> QuerySet[Subscription]:
@@ -486,6 +469,31 @@ def movements_in(
         movements = movements.filter(metric_kind=kind)
     currencies = [money.currency, *money.rates] if money.converted else [money.currency]
     return movements.filter(currency__in=currencies).order_by("effective_at", "id")
+
+
+def paying_at(*, settings: MetricsSettings, money: Money, moment: datetime) -> QuerySet:
+    """The workspaces paying just before ``moment`` as the settings count the ledger: one row
+    per workspace and currency with its MRR then (``mrr``), biggest first."""
+    currencies = [money.currency, *money.rates] if money.converted else [money.currency]
+    return (
+        counted_movements(settings, exclude_same_month=False)
+        .filter(effective_at__lt=moment, currency__in=currencies)
+        .values("workspace_id", "workspace__name", "workspace__slug", "currency")
+        .annotate(mrr=Sum("mrr_delta_cents"))
+        .filter(mrr__gt=0)
+        .order_by("-mrr", "workspace__name")
+    )
+
+
+def people_active(*, month: date) -> QuerySet:
+    """The people active in ``month`` (behind DAU/MAU): days active and workspaces, most
+    active first."""
+    return (
+        ActivePersonDay.objects.filter(day__gte=month, day__lt=add_months(month, 1))
+        .values("person")
+        .annotate(days=Count("day", distinct=True), workspaces=Count("workspace_id", distinct=True))
+        .order_by("-days", "person")
+    )
 
 
 def paying_workspaces(*, money: Money) -> QuerySet[Subscription]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("movements/", views.movements, name="metrics_movements"),
     path("customers/", views.customers, name="metrics_customers"),
     path("workspaces/", views.workspaces, name="metrics_workspaces"),
+    path("people/", views.people, name="metrics_people"),
     path("leads/", views.leads, name="metrics_leads"),
     path("cancellations/", views.cancellations, name="metrics_cancellations"),
     path("export/<slug:chart>.csv", views.export, name="metrics_export"),

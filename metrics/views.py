@@ -81,6 +81,12 @@ def dashboard(request: HttpRequest, *, filters: Filters, settings) -> HttpRespon
             "item": month,
             "label": f"{month.month:%b %Y}",
             "url": _url("metrics_movements", filters, month=f"{month.month:%Y-%m}"),
+            "paying_url": _url("metrics_customers", filters, month=f"{month.month:%Y-%m}"),
+            "start_url": _url(
+                "metrics_customers",
+                filters,
+                month=f"{selectors.add_months(month.month, -1):%Y-%m}",
+            ),
             "kinds": [
                 (
                     kind,
@@ -201,7 +207,10 @@ def dashboard(request: HttpRequest, *, filters: Filters, settings) -> HttpRespon
             }
             for cohort in selectors.cohorts(period=period)
         ],
-        "stickiness": selectors.stickiness(period=period),
+        "stickiness": [
+            {"item": s, "url": _url("metrics_people", filters, month=f"{s.month:%Y-%m}")}
+            for s in selectors.stickiness(period=period)
+        ],
         "pqls": pqls,
         "pql_chart": pql_chart,
         "lead_types": LeadType.choices,
@@ -315,6 +324,23 @@ def movements(request: HttpRequest, *, filters: Filters, settings) -> HttpRespon
 
 @metrics_view
 def customers(request: HttpRequest, *, filters: Filters, settings) -> HttpResponse:
+    """Paying now (the subscriptions' MRR), or with ``month`` at the end of that month (the
+    ledger as the settings count it)."""
+    month = month_param(request.GET, "month")
+    if month is not None:
+        rows = selectors.paying_at(
+            settings=settings,
+            money=filters.money,
+            moment=selectors.as_utc(selectors.add_months(month, 1)),
+        )
+        return _drill(
+            request,
+            "metrics/customers.html",
+            filters,
+            f"Paying workspaces at the end of {month:%B %Y}",
+            rows,
+            as_of=month,
+        )
     rows = selectors.paying_workspaces(money=filters.money)
     trials = selectors.trialing_subscriptions().select_related("workspace", "plan")
     return _drill(
@@ -325,6 +351,13 @@ def customers(request: HttpRequest, *, filters: Filters, settings) -> HttpRespon
         rows,
         trials=trials if settings.trials_count_as_mrr else None,
     )
+
+
+@metrics_view
+def people(request: HttpRequest, *, filters: Filters, settings) -> HttpResponse:
+    month = month_param(request.GET, "month") or filters.period.last
+    rows = selectors.people_active(month=month)
+    return _drill(request, "metrics/people.html", filters, f"People active in {month:%B %Y}", rows)
 
 
 @metrics_view

@@ -12,6 +12,7 @@ from metrics import urls as metrics_urls
 from metrics.models import MetricsSettings
 from tests.factories import UserFactory, WorkspaceFactory
 from tests.metrics.conftest import Ledger, at, open_lead, paying, signed_up, staff
+from usage.models import ActivePersonDay
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,7 @@ def test_every_metrics_url_is_checked_above():
         "metrics_movements",
         "metrics_customers",
         "metrics_workspaces",
+        "metrics_people",
         "metrics_leads",
         "metrics_cancellations",
         "metrics_export",
@@ -126,6 +128,40 @@ def test_a_drill_down_lists_only_the_rows_behind_its_figure(client, rep):
 
     eur = client.get(reverse("metrics_movements"), {"month": "2025-02", "currency": "eur"})
     assert [m.workspace.name for m in eur.context["page"]] == ["In euros", "In euros"]
+
+
+def test_the_paying_workspaces_behind_a_months_mrr_and_arpa(client, rep):
+    paying("Steady", at(2024, 12, 1), 20000)
+    Ledger(signed_up("Story", at(2025, 1, 2))).move("new", 10000, at(2025, 1, 10)).move(
+        "churn", -10000, at(2025, 4, 10)
+    ).move("reactivation", 8000, at(2025, 5, 10))
+    client.force_login(rep)
+
+    april = client.get(reverse("metrics_customers"), {"month": "2025-04"})
+    may = client.get(reverse("metrics_customers"), {"month": "2025-05"})
+
+    assert [(r["workspace__name"], r["mrr"]) for r in april.context["page"]] == [("Steady", 20000)]
+    assert [(r["workspace__name"], r["mrr"]) for r in may.context["page"]] == [
+        ("Steady", 20000),
+        ("Story", 8000),
+    ]
+    assert "Paying workspaces at the end of May 2025" in may.text
+
+
+def test_the_people_behind_dau_and_mau(client, rep):
+    workspace = signed_up("Busy", at(2025, 1, 1))
+    ActivePersonDay.objects.bulk_create(
+        [
+            ActivePersonDay(workspace=workspace, name="x", day=at(2025, 1, d).date(), person=p)
+            for d, p in [(1, "ann@busy.io"), (2, "ann@busy.io"), (2, "bob@busy.io")]
+        ]
+    )
+    client.force_login(rep)
+    response = client.get(reverse("metrics_people"), {"month": "2025-01"})
+    assert [(r["person"], r["days"]) for r in response.context["page"]] == [
+        ("ann@busy.io", 2),
+        ("bob@busy.io", 1),
+    ]
 
 
 def test_every_figure_of_the_dashboard_links_to_its_rows(client, billing_admin):
