@@ -641,16 +641,22 @@ def stickiness(*, period: Period, now: datetime | None = None) -> list[Stickines
     today = (now or timezone.now()).astimezone(UTC).date()
     days = ActivePersonDay.objects.filter(day__gte=period.first, day__lt=period.end.date())
     daily = days.values("day").annotate(people=Count("person", distinct=True)).order_by()
-    monthly = (
-        days.annotate(month=TruncMonth("day"))
-        .values("month")
-        .annotate(people=Count("person", distinct=True))
-        .order_by()
+    # Distinct people per month as one conditional aggregate per month: no per-row function
+    # call to truncate the day (which SQLite would make in Python for every row).
+    monthly = days.aggregate(
+        **{
+            f"m{index}": Count(
+                "person",
+                distinct=True,
+                filter=Q(day__gte=month, day__lt=add_months(month, 1)),
+            )
+            for index, month in enumerate(period.months)
+        }
     )
     day_sums: dict[date, int] = defaultdict(int)
     for row in daily:
         day_sums[month_start(row["day"])] += row["people"]
-    mau = {month_start(row["month"]): row["people"] for row in monthly}
+    mau = {month: monthly[f"m{index}"] for index, month in enumerate(period.months)}
     result = []
     for month in period.months:
         if month > today:
