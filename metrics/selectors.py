@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Workspace
 from billing.models import Cancellation, RevenueMovement, Subscription
+from billing.templatetags.money import ZERO_DECIMAL
 from metrics.models import ChurnCountedAt, ExchangeRate, MetricsSettings
 from pql.models import Lead, LeadStatus, LeadType
 from usage.models import ActivePersonDay
@@ -124,10 +125,17 @@ class Money:
         rate = self.rates.get(currency)
         if rate is None:
             return None
-        return int((Decimal(cents) * rate).to_integral_value(rounding=ROUND_HALF_UP))
+        # Minor units differ between currencies (¥1 is 1, $1 is 100): scale between them.
+        scale = Decimal(10) ** (_exponent(self.currency) - _exponent(currency))
+        return int((Decimal(cents) * rate * scale).to_integral_value(rounding=ROUND_HALF_UP))
 
     def includes(self, currency: str) -> bool:
         return currency == self.currency or (self.converted and currency in self.rates)
+
+
+def _exponent(currency: str) -> int:
+    """How many decimals the currency's minor unit has (Stripe's zero-decimal list, else 2)."""
+    return 0 if currency in ZERO_DECIMAL else 2
 
 
 def money_for(*, selection: str, settings: MetricsSettings, in_use: Iterable[str]) -> Money:

@@ -160,6 +160,14 @@ def test_two_currencies_are_never_added_without_a_rate():
     assert (result.mrr_now, result.customers_now, result.arpa_now) == (15400, 2, 7700)
 
 
+def test_conversion_scales_between_minor_units():
+    """¥1,000 is 1,000 minor units and $1 is 100: at 0.0067 USD per JPY, ¥1,000 is $6.70."""
+    money = Money(currency="usd", converted=True, rates={"jpy": Decimal("0.0067")})
+    assert money.value("jpy", 1000) == 670
+    euros = Money(currency="jpy", converted=True, rates={"eur": Decimal("160")})
+    assert euros.value("eur", 150) == 240  # €1.50 at ¥160
+
+
 def test_the_page_says_which_currencies_it_shows(client, billing_admin):
     paying("Dollars", at(2025, 1, 10), 10000, currency="usd")
     paying("Euros", at(2025, 1, 12), 5000, currency="eur")
