@@ -91,4 +91,4 @@ class ExchangeRate(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"1 {self.currency.upper()} = {self.rate.normalize()}"
+        return f"1 {self.currency.upper()} = {self.rate.normalize():f}"

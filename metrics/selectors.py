@@ -129,6 +129,11 @@ class Money:
         scale = Decimal(10) ** (_exponent(self.currency) - _exponent(currency))
         return int((Decimal(cents) * rate * scale).to_integral_value(rounding=ROUND_HALF_UP))
 
+    @property
+    def rate_rows(self) -> list[tuple[str, Decimal, datetime | None]]:
+        """(currency, rate, when recorded) for the page's note, by currency."""
+        return [(c, r, self.rate_dates.get(c)) for c, r in sorted(self.rates.items())]
+
     def includes(self, currency: str) -> bool:
         return currency == self.currency or (self.converted and currency in self.rates)
 

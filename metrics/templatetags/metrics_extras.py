@@ -50,3 +50,11 @@ def duration(value: object) -> str:
 @register.filter
 def negate(value: int) -> int:
     return -value
+
+
+@register.filter
+def rate(value: object) -> str:
+    """An exchange rate without trailing zeros or an exponent: 1.08, 160, 0.0067."""
+    if not isinstance(value, Decimal):
+        return ""
+    return f"{value.normalize():f}"

@@ -178,8 +178,16 @@ def test_the_page_says_which_currencies_it_shows(client, billing_admin):
 
     ExchangeRate.objects.create(currency="eur", rate=Decimal("1.08"))
     page = client.get(reverse("metrics_dashboard"), {"currency": "all"}).content.decode()
-    assert "converted to USD</strong> at rates recorded by an admin: 1 EUR = 1.08 USD" in page
+    recorded = ExchangeRate.objects.get(currency="eur").recorded_at
+    assert (
+        "converted to USD</strong> at rates recorded by an admin: "
+        f"1 EUR = 1.08 USD (recorded {recorded:%-d %b %Y})" in page
+    )
     assert "$154" in page
+
+    ExchangeRate.objects.filter(currency="eur").update(rate=Decimal(100))
+    page = client.get(reverse("metrics_dashboard"), {"currency": "all"}).content.decode()
+    assert "1 EUR = 100 USD" in page
 
     page = client.get(reverse("metrics_dashboard"), {"currency": "eur"}).content.decode()
     assert "Amounts in <strong>EUR</strong> only" in page
