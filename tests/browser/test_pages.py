@@ -41,6 +41,12 @@ PAGES = [
     ("manager", "/sales/settings/"),
     ("billing_admin", "/admin/"),
     ("billing_admin", "/admin/billing/plan/{plan}/change/"),
+    ("rep", "/metrics/"),
+    ("billing_admin", "/metrics/"),
+    ("billing_admin", "/metrics/movements/"),
+    ("billing_admin", "/metrics/customers/"),
+    ("billing_admin", "/metrics/workspaces/"),
+    ("billing_admin", "/metrics/cancellations/"),
 ]
 
 BLOCKING = ("critical", "serious")
