@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("billing/stripe/", include("billing.stripe.urls")),
     path("sales/", include("pql.urls")),
+    path("", include("notifications.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("accounts.urls")),
