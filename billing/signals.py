@@ -43,7 +43,8 @@ trial_ending = Signal()
 # ``payment_failed``: the subscription went past due; also ``past_due_since`` and
 # ``grace_until`` (datetimes: the paid plan's limits hold until then).
 payment_failed = Signal()
-# ``subscription_canceled``: set to end (at period end) or ended at once; also ``ends_at``.
+# ``subscription_canceled``: set to end at period end, or ended at once; also ``ends_at``
+# (the period's end; None when it ended at once).
 subscription_canceled = Signal()
 # ``subscription_resumed``: a subscription set to end will renew after all.
 subscription_resumed = Signal()

@@ -225,7 +225,7 @@ class _StateChange:
             arguments["ends_at"] = subscription.current_period_end
         elif self.before_paid and not subscription.is_paid and not self.before_ending:
             signal = subscription_canceled  # ended at once, not at the end of the period
-            arguments["ends_at"] = subscription.canceled_at or at
+            arguments["ends_at"] = None
         elif self.before_ending and subscription.is_paid and not subscription.cancel_at_period_end:
             signal = subscription_resumed
         if signal is not None:
