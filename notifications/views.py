@@ -88,8 +88,6 @@ def notice_dismiss(request: HttpRequest, membership: Membership, notification_id
         back = reverse(
             "workspace_notifications", kwargs={"workspace_slug": membership.workspace.slug}
         )
-    if request.htmx:
-        return HttpResponse(status=200)
     return HttpResponseRedirect(back)
 
 
