@@ -28,6 +28,7 @@ PAGES = [
     ("owner", "/w/{workspace}/billing/"),
     ("owner", "/w/{workspace}/audit-log/"),
     ("owner", "/w/{workspace}/settings/"),
+    ("owner", "/w/{workspace}/notifications/"),
     ("owner", "/w/{workspace}/settings/delete/"),
     ("owner", "/workspaces/new/"),
     ("owner", "/account/"),
@@ -40,6 +41,7 @@ PAGES = [
     ("manager", "/sales/"),
     ("manager", "/sales/settings/"),
     ("billing_admin", "/admin/"),
+    ("billing_admin", "/notifications/templates/"),
     ("billing_admin", "/admin/billing/plan/{plan}/change/"),
 ]
 

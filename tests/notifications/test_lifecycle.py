@@ -153,3 +153,24 @@ def test_a_trial_that_no_longer_trials_mails_nothing_from_an_old_queued_task(
 
     assert trial_ending_notify.delay(workspace.pk, "evt_old").get() == 0
     assert mail.outbox == []
+
+
+def test_seats_near_the_seats_paid_offer_to_add_seats(
+    workspace, customer_for, deliver, django_capture_on_commit_callbacks, settings
+):
+    settings.HANDOFF_SITE_URL = "https://handoff.example"
+    deliver(*customer_for(workspace).subscribe("pro", 5))  # Pro per seat: 5 paid, cap 50
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(3):  # the owner and 3 more: 4 of 5 seats
+            add_member(workspace, f"person{n}@northwind.io", role="member")
+
+    message = mail.outbox[-1]
+    assert message.to == ["owner@northwind.io"]
+    assert message.subject == "Northwind has used 80% of its Seats limit"
+    assert "4 of its 5 seats (Seats) on the Pro plan" in message.body
+    assert f"Add seats: https://handoff.example/w/{workspace.slug}/plan/" in message.body
+    assert Notification.objects.get(channel="in_app").cause == (
+        "A new member or invitation took Seats to 4 of 5"
+    )
