@@ -187,13 +187,16 @@ def _alerts_create(
     metric = metric_definitions().get(metric_key)
     name = metric.name if metric else metric_key.replace("_", " ")
     label = _more_of(workspace.pk, metric_key, limit)
+    entitlements = workspace_entitlements(workspace_id=workspace.pk)
+    spec = entitlements.limit(metric_key)
     notifications_record(
         workspace=workspace,
         kind=Kind.USAGE_ALERT,
         dedupe_key=f"usage:{metric_key}:{alert.threshold}:{period_start.date().isoformat()}",
         cause=cause(name, used, limit),
         context={
-            "plan_name": workspace_entitlements(workspace_id=workspace.pk).plan.name,
+            "plan_name": entitlements.plan.name,
+            "seats_paid": spec is not None and spec.source == LimitSource.SEATS_PAID,
             "metric_name": name,
             "unit": metric.unit if metric else "",
             "used": used,

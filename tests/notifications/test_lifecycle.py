@@ -169,7 +169,7 @@ def test_seats_near_the_seats_paid_offer_to_add_seats(
     message = mail.outbox[-1]
     assert message.to == ["owner@northwind.io"]
     assert message.subject == "Northwind has used 80% of its Seats limit"
-    assert "4 of its 5 seats (Seats) on the Pro plan" in message.body
+    assert "4 of the 5 seats (Seats) it pays for on the Pro plan: 80% of the limit" in message.body
     assert f"Add seats: https://handoff.example/w/{workspace.slug}/plan/" in message.body
     assert Notification.objects.get(channel="in_app").cause == (
         "A new member or invitation took Seats to 4 of 5"

@@ -139,7 +139,10 @@ def test_the_message_says_what_is_near_its_limit_when_it_resets_and_how_to_get_m
     assert message.subject == "Northwind has used 80% of its API calls limit"
     now = datetime.now(UTC)
     reset = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
-    assert "8,012 of its 10,000 calls (API calls) on the Free plan" in message.body
+    assert (
+        "8,012 of the 10,000 calls (API calls) its Free plan allows this month: 80% of the limit"
+        in message.body
+    )
     assert f"starts again from zero on {reset:%B} 1, {reset.year}." in message.body
     assert f"Upgrade to Pro: https://handoff.example/w/{workspace.slug}/plan/" in message.body
     notice = Notification.objects.get(channel="in_app")
@@ -157,7 +160,7 @@ def test_a_batch_past_both_thresholds_sends_one_message_for_the_limit_reached(wo
 
     assert sorted(UsageAlert.objects.values_list("threshold", flat=True)) == [80, 100]
     assert [m.subject for m in mail.outbox] == ["Northwind has reached its API calls limit"]
-    assert "More cannot be added until the limit is raised" in mail.outbox[0].body
+    assert "its Free plan allows this month: the limit is reached." in mail.outbox[0].body
 
 
 def test_reaching_100_percent_after_80_sends_a_second_message(workspace, report):
