@@ -33,6 +33,7 @@ _BASE = {
     "notifications_url": "https://handoff.example/w/northwind/notifications/",
     "unsubscribe_url": "https://handoff.example/notifications/unsubscribe/…/",
 }
+_BILLING = "https://handoff.example/w/northwind/billing/"
 
 # Sample data for each kind: what billing admins see on the templates page.
 SAMPLES: dict[str, dict[str, Any]] = {
@@ -46,10 +47,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "resets_on": (_SAMPLE_AT + timedelta(days=28)).date(),
         "action_label": "Upgrade to Pro",
     },
-    Kind.TRIAL_ENDING: _BASE | {"trial_end": _SAMPLE_AT, "action_label": "Add a payment method"},
+    Kind.TRIAL_ENDING: _BASE
+    | {"trial_end": _SAMPLE_AT, "action_label": "Add a payment method", "action_url": _BILLING},
     Kind.PAYMENT_FAILED: _BASE
-    | {"grace_until": _SAMPLE_AT + timedelta(days=7), "action_label": "Update the card"},
+    | {
+        "grace_until": _SAMPLE_AT + timedelta(days=7),
+        "action_label": "Update the card",
+        "action_url": _BILLING,
+    },
     Kind.SUBSCRIPTION_CANCELED: _BASE
-    | {"ends_at": _SAMPLE_AT + timedelta(days=20), "action_label": "Keep the subscription"},
-    Kind.SUBSCRIPTION_RESUMED: _BASE | {"action_label": "See billing"},
+    | {
+        "ends_at": _SAMPLE_AT + timedelta(days=20),
+        "action_label": "Keep the subscription",
+        "action_url": _BILLING,
+    },
+    Kind.SUBSCRIPTION_RESUMED: _BASE | {"action_label": "See billing", "action_url": _BILLING},
 }
