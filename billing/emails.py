@@ -1,13 +1,13 @@
-"""E-mails billing sends, as Celery tasks (enqueued after the commit that causes them)."""
+"""Billing's messages now go through the notifications app, which reacts to
+``billing.signals``. This task stays under its old name for messages queued before."""
 
 import logging
 
 from celery import shared_task
-from django.core.mail import send_mail
 
 from accounts.tasks import MAIL_TASK_OPTIONS
 from billing.models import Subscription
-from billing.selectors import workspace_owner_emails
+from billing.signals import trial_ending
 
 logger = logging.getLogger(__name__)
 
@@ -15,31 +15,23 @@ logger = logging.getLogger(__name__)
 # the name queued messages carry (the task lived in billing.tasks)
 @shared_task(name="billing.tasks.trial_ending_notify", **MAIL_TASK_OPTIONS)
 def trial_ending_notify(workspace_id: int, stripe_event_id: str) -> int:
-    """E-mail the workspace's owners that its trial ends soon, unless it no longer trials.
-    Returns the number of people written to."""
+    """A trial reminder queued before the notifications app: announce ``trial_ending``
+    (which e-mails the owners and admins once), unless the workspace no longer trials.
+    Returns the number of receivers told."""
     subscription = (
-        Subscription.objects.select_related("plan", "workspace")
-        .filter(workspace_id=workspace_id)
-        .first()
+        Subscription.objects.select_related("plan").filter(workspace_id=workspace_id).first()
     )
     if subscription is None or subscription.status != Subscription.Status.TRIALING:
         logger.info(
             "trial reminder %s: workspace %s no longer trials", stripe_event_id, workspace_id
         )
         return 0
-    recipients = workspace_owner_emails(workspace_id=workspace_id)
-    if not recipients:
-        return 0
-    trial_end = subscription.trial_end
-    ends = f" on {trial_end:%B} {trial_end.day}, {trial_end.year}" if trial_end else " soon"
-    send_mail(
-        subject=f"Your {subscription.plan.name} trial for {subscription.workspace.name} ends{ends}",
-        message=(
-            f"The {subscription.plan.name} trial of {subscription.workspace.name} ends{ends}.\n\n"
-            "Add a payment method before then to keep the plan's limits and features; "
-            "otherwise the workspace goes back to the free plan.\n"
-        ),
-        from_email=None,
-        recipient_list=recipients,
+    return len(
+        trial_ending.send(
+            sender=Subscription,
+            workspace_id=workspace_id,
+            plan_name=subscription.plan.name,
+            trial_end=subscription.trial_end,
+            stripe_event_id=stripe_event_id,
+        )
     )
-    return len(recipients)

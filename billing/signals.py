@@ -33,6 +33,22 @@ workspace_upgraded = Signal()
 # old one). The pql app closes the open lead as won through sales on an upgrade.
 workspace_plan_set = Signal()
 
+# Lifecycle moments of a subscription, each sent once the transaction that mirrored it
+# commits (the notifications app e-mails the workspace's owners and admins). Every one
+# carries ``workspace_id``, ``plan_name`` and ``stripe_event_id`` (None when reconciliation
+# found the change); a replayed Stripe event changes nothing and sends nothing again.
+# ``trial_ending``: three days before a trial ends (Stripe's ``trial_will_end``); also
+# ``trial_end`` (datetime).
+trial_ending = Signal()
+# ``payment_failed``: the subscription went past due; also ``past_due_since`` and
+# ``grace_until`` (datetimes: the paid plan's limits hold until then).
+payment_failed = Signal()
+# ``subscription_canceled``: set to end at period end, or ended at once; also ``ends_at``
+# (the period's end; None when it ended at once).
+subscription_canceled = Signal()
+# ``subscription_resumed``: a subscription set to end will renew after all.
+subscription_resumed = Signal()
+
 
 def _now_and_on_commit(callback) -> None:
     callback()

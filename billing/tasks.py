@@ -7,6 +7,8 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+# A task under its old name, for messages queued before it moved: imported so workers know it.
+from billing.emails import trial_ending_notify  # noqa: F401
 from billing.models import StripeEvent
 from billing.stripe import reconcile
 from billing.stripe.gateway import billing_configured

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "usage",
     "pql",
     "metrics",
+    "notifications",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,7 @@ urlpatterns = [
     path("billing/stripe/", include("billing.stripe.urls")),
     path("sales/", include("pql.urls")),
     path("metrics/", include("metrics.urls")),
+    path("", include("notifications.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),
     path("", include("accounts.urls")),

@@ -26,6 +26,7 @@ class Objects:
     invitation_id: int
     api_key_id: int
     project_id: int
+    notice_id: int = 0  # an in-app notice to the workspace's owner
 
 
 def _populate(workspace: Workspace) -> Objects:
@@ -36,7 +37,25 @@ def _populate(workspace: Workspace) -> Objects:
     )
     api_key, _ = services.api_key_create(workspace=workspace, name="key", actor=actor)
     project = services.project_create(workspace=workspace, name="Launch", actor=actor)
-    return Objects(workspace, member, invitation.pk, api_key.pk, project.pk)
+    notice = _notice(workspace)
+    return Objects(workspace, member, invitation.pk, api_key.pk, project.pk, notice.pk)
+
+
+def _notice(workspace: Workspace):
+    from notifications.models import Kind, Notification
+    from notifications.services import notifications_record
+
+    notifications_record(
+        workspace=workspace,
+        kind=Kind.USAGE_ALERT,
+        dedupe_key="tenancy",
+        cause="a test",
+        context={"metric_name": "API calls", "used": 8, "limit": 10, "threshold": 80},
+        link="/",
+        link_label="Upgrade",
+        in_app=True,
+    )
+    return Notification.objects.get(workspace=workspace, channel="in_app")
 
 
 # name -> (HTTP method, the URL's object kwargs taken from a workspace's objects, or None)
@@ -69,6 +88,9 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_billing_portal": ("get", None),
     "workspace_billing_return": ("get", None),
     "workspace_billing_status": ("get", None),
+    "workspace_notifications": ("get", None),
+    "workspace_notification_preferences": ("post", None),
+    "workspace_notice_dismiss": ("post", lambda o: {"notification_id": o.notice_id}),
 }
 
 POST_DATA = {
@@ -93,6 +115,7 @@ def two_workspaces():
 def _snapshot() -> tuple:
     from accounts.models import ApiKey, Invitation, Project, WorkspaceFormerSlug
     from billing.models import Cancellation, LocalStripeObject, Subscription
+    from notifications.models import Notification, OptOut
     from usage.models import ProductEvent
 
     return (
@@ -106,6 +129,8 @@ def _snapshot() -> tuple:
         LocalStripeObject.objects.count(),  # no checkout or portal session for someone else
         sorted(Workspace.objects.values_list("id", "name", "slug", "deleted_at")),
         sorted(WorkspaceFormerSlug.objects.values_list("slug", "workspace_id")),
+        sorted(Notification.objects.values_list("id", "dismissed_at")),
+        OptOut.objects.count(),
     )
 
 

@@ -39,6 +39,7 @@ from usage.current import limit_status, usage_changed
 from usage.idempotency import idempotency_result
 from usage.models import Enforcement, Metric, UsageCounter, UsageDaily, UsageEvent
 from usage.services import paywall_hit_record
+from usage.signals import usage_recorded
 
 MAX_EVENTS = 1000
 MAX_QUANTITY = 1_000_000_000_000  # per event; anything larger is a client bug
@@ -354,6 +355,19 @@ def usage_events_ingest(
     transaction.on_commit(
         lambda: [usage_changed(workspace_id=workspace.pk, metric=key) for key in touched]
     )
+    if accepted:
+        totals = [
+            (metric_key, period, running[(metric_key, period)].value)
+            for metric_key, period in sorted(
+                {(e.metric.key, e.metric.period_start(e.occurred_at)) for e in accepted}
+            )
+        ]
+        transaction.on_commit(
+            lambda: usage_recorded.send(
+                sender=UsageEvent, workspace_id=workspace.pk, totals=totals
+            ),
+            robust=True,
+        )
     return IngestResult(results=results, metrics=_metric_summary(events, running, limits, now))
 
 

@@ -6,7 +6,7 @@ cached reading."""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 
 from accounts.models import Invitation, Membership, Project
 from accounts.services import workspace_activate
@@ -15,6 +15,13 @@ from usage.current import usage_changed
 from usage.models import ActivationRule
 from usage.selectors import activation_rule, activation_rule_changed
 from usage.services import product_event_record
+
+# Sent once an ingestion batch that counted something commits. Arguments: ``workspace_id``
+# (int) and ``totals``: for each metric the batch counted, ``(metric_key, period_start,
+# used)`` where ``used`` is the metric's total in that period after the batch (the counter
+# the batch wrote). A retried batch that counts nothing new sends nothing. The
+# notifications app raises usage alerts from it.
+usage_recorded = Signal()
 
 METRIC_OF = {Membership: "seats", Invitation: "seats", Project: "projects"}
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db import transaction
 
-from billing.emails import trial_ending_notify
 from billing.models import StripeEvent, Subscription
+from billing.signals import trial_ending
 from billing.stripe.mirror import (
     PROCESSED,
     FetchNeeded,
@@ -97,7 +97,8 @@ def subscription_changed(ctx: Context) -> Outcome:
 
 def subscription_trial_will_end(ctx: Context) -> Outcome:
     """Three days before a trial ends: mirror the state, record a ``trial_will_end``
-    product event and e-mail the workspace's owners, if the workspace is still trialing."""
+    product event and announce ``trial_ending`` once the transaction commits (the
+    notifications app e-mails the owners and admins), if the workspace is still trialing."""
     subscription, state, outcome = _apply_from_event(ctx, ctx.obj)
     if (
         subscription is None
@@ -116,10 +117,13 @@ def subscription_trial_will_end(ctx: Context) -> Outcome:
         },
         occurred_at=ctx.at,
     )
-    workspace_id = subscription.workspace_id
-    transaction.on_commit(
-        lambda: trial_ending_notify.delay(workspace_id, ctx.event.stripe_id), robust=True
-    )
+    arguments = {
+        "workspace_id": subscription.workspace_id,
+        "plan_name": subscription.plan.name,
+        "trial_end": trial_end,
+        "stripe_event_id": ctx.event.stripe_id,
+    }
+    transaction.on_commit(lambda: trial_ending.send(sender=Subscription, **arguments), robust=True)
     return PROCESSED
 
 

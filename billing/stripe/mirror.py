@@ -21,16 +21,29 @@ has ended while the mirrored one is live.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 
 from accounts.locks import workspace_lock
 from billing import ledger
-from billing.models import Invoice, Plan, Price, StripeDiscount, StripeEvent, Subscription
+from billing.models import (
+    BillingSettings,
+    Invoice,
+    Plan,
+    Price,
+    StripeDiscount,
+    StripeEvent,
+    Subscription,
+)
 from billing.selectors import default_free_plan
-from billing.signals import workspace_upgraded
+from billing.signals import (
+    payment_failed,
+    subscription_canceled,
+    subscription_resumed,
+    workspace_upgraded,
+)
 from billing.stripe.objects import (
     StripeDataError,
     SubscriptionState,
@@ -177,13 +190,18 @@ def _paying_rank(subscription: Subscription) -> int | None:
 
 
 class _StateChange:
-    """The locked mirror row before a change: saved afterwards, with an upgrade announced.
-    (The MRR change is the revenue ledger's, from the states the events carry.)"""
+    """The locked mirror row before a change: saved afterwards, with an upgrade, a failed
+    payment, a cancellation or a resumption announced. (The MRR change is the revenue
+    ledger's, from the states the events carry.)"""
 
     def __init__(self, subscription: Subscription) -> None:
         self.subscription = subscription
+        self.before_plan = subscription.plan
         self.before_rank = _paying_rank(subscription)
         self.before_mrr = ledger.subscription_mrr(subscription)
+        self.before_status = subscription.status
+        self.before_paid = subscription.is_paid
+        self.before_ending = subscription.cancel_at_period_end
 
     def save(self, *, at: datetime, event: StripeEvent | None) -> None:
         subscription = self.subscription
@@ -198,6 +216,38 @@ class _StateChange:
             }
             transaction.on_commit(
                 lambda: workspace_upgraded.send(sender=Subscription, **arguments), robust=True
+            )
+        self._announce_lifecycle(at=at, event=event)
+
+    def _announce_lifecycle(self, *, at: datetime, event: StripeEvent | None) -> None:
+        """Send ``payment_failed``, ``subscription_canceled`` or ``subscription_resumed``
+        once the transaction commits, when this change is one of those moments."""
+        subscription = self.subscription
+        arguments = {
+            "workspace_id": subscription.workspace_id,
+            "plan_name": (subscription.plan if subscription.is_paid else self.before_plan).name,
+            "stripe_event_id": event.stripe_id if event is not None else None,
+        }
+        signal = None
+        past_due = Subscription.Status.PAST_DUE
+        if subscription.status == past_due and self.before_status != past_due:
+            signal = payment_failed
+            grace_days = BillingSettings.load().grace_period_days
+            arguments |= {
+                "past_due_since": subscription.past_due_since,
+                "grace_until": subscription.past_due_since + timedelta(days=grace_days),
+            }
+        elif subscription.is_paid and subscription.cancel_at_period_end and not self.before_ending:
+            signal = subscription_canceled
+            arguments["ends_at"] = subscription.current_period_end
+        elif self.before_paid and not subscription.is_paid and not self.before_ending:
+            signal = subscription_canceled  # ended at once, not at the end of the period
+            arguments["ends_at"] = None
+        elif self.before_ending and subscription.is_paid and not subscription.cancel_at_period_end:
+            signal = subscription_resumed
+        if signal is not None:
+            transaction.on_commit(
+                lambda: signal.send(sender=Subscription, **arguments), robust=True
             )
 
 

@@ -1,0 +1,53 @@
+"""Reads of the notifications app: who is told, what they turned off, what was sent."""
+
+from django.db.models import QuerySet
+
+from accounts.models import MANAGER_ROLES, Membership, User, Workspace
+from notifications.models import REQUIRED_KINDS, AlertThreshold, Kind, Notification, OptOut
+
+
+def workspace_recipients(*, workspace_id: int, kind: str) -> list[User]:
+    """The owners and admins of the workspace who have not turned ``kind`` off (a required
+    kind goes to all of them), by e-mail address."""
+    memberships = Membership.objects.filter(
+        workspace_id=workspace_id, role__in=MANAGER_ROLES, user__is_active=True
+    ).select_related("user")
+    if kind in Kind.values and kind not in REQUIRED_KINDS:
+        off = OptOut.objects.filter(workspace_id=workspace_id, kind=kind).values("user_id")
+        memberships = memberships.exclude(user_id__in=off)
+    return [m.user for m in memberships.order_by("user__email")]
+
+
+def alert_thresholds() -> list[int]:
+    """The active usage alert thresholds, in percent, lowest first."""
+    return list(
+        AlertThreshold.objects.filter(is_active=True)
+        .order_by("percent")
+        .values_list("percent", flat=True)
+    )
+
+
+def user_opt_outs(*, user: User, workspace: Workspace) -> set[str]:
+    """The kinds ``user`` turned off in ``workspace``."""
+    return set(OptOut.objects.filter(user=user, workspace=workspace).values_list("kind", flat=True))
+
+
+def workspace_notifications(*, workspace: Workspace) -> QuerySet[Notification]:
+    """Every message sent about the workspace, newest first, with its recipient."""
+    return (
+        Notification.objects.filter(workspace=workspace)
+        .select_related("recipient")
+        .order_by("-created_at", "-id")
+    )
+
+
+def user_open_notices(*, user: User, workspace_id: int) -> list[Notification]:
+    """The in-app notices ``user`` has not dismissed in the workspace, newest first."""
+    return list(
+        Notification.objects.filter(
+            recipient=user,
+            workspace_id=workspace_id,
+            channel=Notification.Channel.IN_APP,
+            dismissed_at__isnull=True,
+        ).order_by("-created_at", "-id")[:5]
+    )
