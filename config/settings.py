@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "billing",
     "usage",
     "pql",
+    "outbound",
 ]
 
 MIDDLEWARE = [
