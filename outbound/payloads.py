@@ -145,6 +145,7 @@ def slack_message(items: Sequence[tuple[str, Mapping]]) -> dict:
     if breached:
         counts.append(f"{breached} first contact{'s' if breached != 1 else ''} overdue")
     summary = " and ".join(counts)
+    summary = summary[:1].upper() + summary[1:]
     ranked = sorted(leads, key=lambda item: (-item[1]["engagement"], -item[1]["fit"]))
     lines = []
     for kind, lead in ranked[:SLACK_DIGEST_NAMES]:
@@ -158,9 +159,9 @@ def slack_message(items: Sequence[tuple[str, Mapping]]) -> dict:
     queue = site_url(reverse("sales_queue"))
     footer = f"<{queue}|Open the sales queue>" + (f" · and {more} more" if more > 0 else "")
     return {
-        "text": f"{summary.capitalize()}",
+        "text": summary,
         "blocks": [
-            _section(f"*{summary.capitalize()}*"),
+            _section(f"*{summary}*"),
             _section("\n".join(lines)),
             _context(footer),
         ],
