@@ -4,7 +4,7 @@ fields."""
 
 from django import forms
 
-from outbound.addresses import URL_MAX
+from outbound.addresses import URL_MAX, UnsafeAddress, url_parse
 from outbound.models import WEBHOOK_EVENT_TYPES, EventType
 from outbound.services import DESCRIPTION_MAX
 
@@ -25,6 +25,16 @@ class EndpointForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one event type."},
     )
+
+    def clean_url(self) -> str:
+        """The URL's form (scheme, host, no credentials) is checked here, so its problem is
+        named beside the others; the service resolves the host."""
+        url = self.cleaned_data["url"]
+        try:
+            url_parse(url)
+        except UnsafeAddress as exc:
+            raise forms.ValidationError(exc.message) from None
+        return url.strip()
 
 
 class EndpointEditForm(EndpointForm):

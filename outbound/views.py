@@ -6,6 +6,7 @@ the log-in page (``pql.views.manager_view``). Actions are POST forms that redire
 refused one answers the status its error carries with the message, nothing stored."""
 
 import json
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -31,6 +32,12 @@ def _form_error(form, exc: ApplicationError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
+def _url_hint(url: str) -> str:
+    """A Slack webhook URL is a credential: shown as its host and last characters only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…{url[-4:]}"
+
+
 def _integrations_page(
     request: HttpRequest,
     *,
@@ -41,6 +48,7 @@ def _integrations_page(
     slack = selectors.slack_endpoint()
     context = {
         "slack": slack,
+        "slack_hint": _url_hint(slack.url) if slack else "",
         "slack_deliveries": selectors.endpoint_deliveries(endpoint=slack, limit=10)
         if slack
         else [],

@@ -251,3 +251,20 @@ def test_the_integrations_page_takes_the_same_queries_for_one_endpoint_or_five(
     make(4)
     with django_assert_num_queries(len(one.captured_queries)):
         client.get(url)
+
+
+def test_the_slack_url_is_set_and_shown_masked(client, manager, settings):
+    settings.DEBUG = True
+    client.force_login(manager)
+    url = "http://127.0.0.1:8999/services/T000/B000/XXXXsecretpart"
+
+    response = client.post(reverse("outbound_slack_save"), {"slack_url": url})
+
+    assert response.status_code == 302
+    slack = Endpoint.objects.get(kind="slack")
+    assert slack.event_types == ["lead.opened", "lead.sla_breached"]
+    page = client.get(reverse("outbound_integrations")).content.decode()
+    assert url not in page
+    assert "http://127.0.0.1:8999/…part" in page
+    assert client.post(reverse("outbound_slack_remove")).status_code == 302
+    assert not Endpoint.objects.exists()
