@@ -8,13 +8,14 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors as accounts_selectors
 from accounts.roles import SALES_MANAGERS
-from outbound import services
+from outbound.models import DigestSent
 from pql import selectors as pql_selectors
 
 
@@ -47,7 +48,7 @@ def weekly_digest_send(*, now: datetime | None = None) -> int:
     )
     if not recipients:
         return 0
-    if not services.digest_claim(week_start=since.date(), recipients=len(recipients), now=now):
+    if not digest_claim(week_start=since.date(), recipients=len(recipients), now=now):
         return 0
     context = digest_context(since=since, until=until)
     subject = f"Sales week of {since:%B} {since.day}: {context['period'].opened} new PQLs"
@@ -57,3 +58,14 @@ def weekly_digest_send(*, now: datetime | None = None) -> int:
     message.attach_alternative(html, "text/html")
     message.send()
     return len(recipients)
+
+
+@transaction.atomic
+def digest_claim(*, week_start, recipients: int, now: datetime | None = None) -> bool:
+    """Record that the digest of the week starting ``week_start`` goes out; False when it
+    already did (the job ran twice: the unique week settles a race)."""
+    _, created = DigestSent.objects.get_or_create(
+        week_start=week_start,
+        defaults={"sent_at": now or timezone.now(), "recipients": recipients},
+    )
+    return created

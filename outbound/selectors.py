@@ -87,3 +87,20 @@ def delivery_get(*, delivery_id: int) -> Delivery | None:
         .filter(pk=delivery_id)
         .first()
     )
+
+
+def delivery_kinds(*, delivery_ids: Iterable[int]) -> dict[int, str]:
+    """Each delivery's endpoint kind (webhook or slack), for the ids of one change."""
+    return dict(
+        Delivery.objects.filter(pk__in=list(delivery_ids)).values_list("pk", "endpoint__kind")
+    )
+
+
+def deliveries_due(*, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """The pending deliveries whose next attempt has come, oldest due first, with their
+    endpoint's kind."""
+    return list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", "endpoint__kind")[:limit]
+    )

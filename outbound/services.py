@@ -1,21 +1,18 @@
 """Writes of the outbound app: endpoints and the Slack channel (sales managers only), events
-recorded with their deliveries in the transaction that caused them, attempts and their
-results, the sweeper, redelivery, and the weekly digest's record.
+recorded with their deliveries in the transaction that caused them, and redelivery.
 
 Delivery is at least once. An event's deliveries are written in the same transaction as the
-change it reports (pql's and billing's signals are received inside it), and sent after the
-commit; a sender first claims a delivery (a conditional UPDATE moving its next attempt a
-lease ahead), so two workers never send the same attempt, and a worker that dies mid-send
-leaves it due again once the lease ends. The sweeper (Celery beat, every minute) queues
-every delivery that is due, so nothing waits on a lost queue message.
+change it reports (pql's and billing's signals are received inside it) and queued after the
+commit (``outbound.tasks``); ``outbound.sending`` claims and sends each attempt, and the
+sweeper (Celery beat, every minute) queues whatever is due, so nothing waits on a lost queue
+message.
 """
 
 import json
 import logging
-import random
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
@@ -23,34 +20,20 @@ from django.utils import timezone
 
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import User
-from outbound import client, signing
+from outbound import signing, tasks
 from outbound.addresses import url_check
 from outbound.models import (
     SLACK_EVENT_TYPES,
     WEBHOOK_EVENT_TYPES,
     Delivery,
-    DigestSent,
     Endpoint,
     Event,
     EventType,
 )
-from outbound.payloads import slack_message
 from pql.services import is_manager
 
 logger = logging.getLogger(__name__)
 
-# Attempts before a delivery gives up: retries after 1, 4, 16, 64 and 256 minutes, then
-# every 8 hours: the last of 8 attempts is about 22 hours after the first.
-MAX_ATTEMPTS = 8
-RETRY_BASE_SECONDS = 60
-RETRY_FACTOR = 4
-RETRY_CAP_SECONDS = 8 * 3600
-# How long a claimed attempt may take before the delivery is due again.
-LEASE = timedelta(minutes=5)
-# How long Slack items gather before a flush, so a burst becomes one digest.
-SLACK_GATHER_SECONDS = 20
-SLACK_BATCH_MAX = 200
-SWEEP_LIMIT = 500
 DESCRIPTION_MAX = 200
 
 
@@ -62,12 +45,6 @@ def _require_manager(actor: User) -> None:
     staff = actor.is_staff or actor.is_superuser
     if not actor.is_active or not staff or not is_manager(actor):
         raise PermissionDenied("Only sales managers set up where sales events go.")
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """The wait after the ``attempts``-th failed attempt (exponential, capped, ±10%)."""
-    seconds = min(RETRY_BASE_SECONDS * RETRY_FACTOR ** (attempts - 1), RETRY_CAP_SECONDS)
-    return timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - jitter
 
 
 # Endpoints ------------------------------------------------------------------------------------
@@ -271,143 +248,8 @@ def events_record(
             for target in targets
         ]
     )
-    _dispatch_on_commit(deliveries)
+    transaction.on_commit(lambda: tasks.deliveries_dispatch([d.pk for d in deliveries]))
     return deliveries
-
-
-def _dispatch_on_commit(deliveries: Sequence[Delivery]) -> None:
-    from outbound import tasks
-
-    webhook_ids = [d.pk for d in deliveries if d.endpoint.kind == Endpoint.Kind.WEBHOOK]
-    slack = any(d.endpoint.kind == Endpoint.Kind.SLACK for d in deliveries)
-
-    def dispatch() -> None:
-        for pk in webhook_ids:
-            tasks.delivery_send.delay(pk)
-        if slack:
-            tasks.slack_flush.apply_async(countdown=SLACK_GATHER_SECONDS)
-
-    transaction.on_commit(dispatch)
-
-
-def _claim(queryset, *, now: datetime) -> int:
-    return queryset.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).update(
-        next_attempt_at=now + LEASE
-    )
-
-
-def _record(delivery: Delivery, answer: client.Answer, *, at: datetime) -> Delivery:
-    """Write an attempt's result: delivered on a 2xx; otherwise due again after the backoff,
-    or failed for good after ``MAX_ATTEMPTS``."""
-    delivery.attempts += 1
-    delivery.last_attempt_at = at
-    delivery.last_status_code = answer.status
-    delivery.last_response = answer.excerpt
-    delivery.last_error = answer.error[:300]
-    if answer.ok:
-        delivery.status = Delivery.Status.SUCCEEDED
-        delivery.delivered_at = at
-        delivery.next_attempt_at = None
-    elif delivery.attempts >= MAX_ATTEMPTS:
-        delivery.status = Delivery.Status.FAILED
-        delivery.next_attempt_at = None
-    else:
-        delivery.next_attempt_at = at + retry_delay(delivery.attempts)
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
-        attempts=delivery.attempts,
-        last_attempt_at=at,
-        last_status_code=delivery.last_status_code,
-        last_response=delivery.last_response,
-        last_error=delivery.last_error,
-        status=delivery.status,
-        delivered_at=delivery.delivered_at,
-        next_attempt_at=delivery.next_attempt_at,
-    )
-    logger.info(
-        "outbound delivery %s of %s to endpoint %s: attempt %s, %s%s",
-        delivery.pk,
-        delivery.event.public_id,
-        delivery.endpoint_id,
-        delivery.attempts,
-        answer.status or answer.error,
-        f", next at {delivery.next_attempt_at:%Y-%m-%d %H:%M:%S}"
-        if delivery.next_attempt_at
-        else f", {delivery.status}",
-    )
-    return delivery
-
-
-def delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> Delivery | None:
-    """Send a due webhook delivery once, signed, and record the answer. None when it is not
-    due, already done, or another worker holds it. ``now`` (the sweeper's time) decides what
-    is due; the signature's timestamp is the real time of sending."""
-    now = now or timezone.now()
-    if not _claim(Delivery.objects.filter(pk=delivery_id, endpoint__kind="webhook"), now=now):
-        return None
-    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if not endpoint.is_active:
-        return _record(delivery, client.Answer(None, error="The endpoint is off."), at=now)
-    body = delivery.event.body.encode()
-    sent_at = timezone.now()
-    secret = signing.endpoint_secret(endpoint.secret_salt)
-    headers = {
-        signing.HEADER: signing.signature_header(secret, int(sent_at.timestamp()), body),
-        "Handoff-Event-Id": delivery.event.public_id,
-        "Handoff-Event-Type": delivery.event.type,
-        "Idempotency-Key": delivery.event.public_id,
-        "Handoff-Delivery-Attempt": str(delivery.attempts + 1),
-    }
-    answer = client.post_json(endpoint.url, body, headers)
-    return _record(delivery, answer, at=max(now, timezone.now()))
-
-
-def slack_flush(*, now: datetime | None = None) -> int:
-    """Post the Slack items that are due as one message (each in full for a few, a digest
-    for many) and record the answer on each. Returns how many items were in it."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        endpoint = Endpoint.objects.filter(kind=Endpoint.Kind.SLACK).first()
-        if endpoint is None:
-            return 0
-        due = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(endpoint=endpoint, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .select_related("event")
-            .order_by("created_at", "id")[:SLACK_BATCH_MAX]
-        )
-        if not due:
-            return 0
-        _claim(Delivery.objects.filter(pk__in=[d.pk for d in due]), now=now)
-    if not endpoint.is_active:
-        answer = client.Answer(None, error="Slack is turned off.")
-    else:
-        items = [(d.event.type, json.loads(d.event.body)["data"]) for d in due]
-        answer = client.post_json(endpoint.url, json.dumps(slack_message(items)).encode(), {})
-    at = max(now, timezone.now())
-    for delivery in due:
-        delivery.endpoint = endpoint
-        _record(delivery, answer, at=at)
-    return len(due)
-
-
-def deliveries_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> int:
-    """Queue every delivery that is due (a first attempt whose message was lost, a retry
-    whose time has come, an attempt whose worker died). Returns how many."""
-    from outbound import tasks
-
-    now = now or timezone.now()
-    due = list(
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", "endpoint__kind")[:limit]
-    )
-    for pk, kind in due:
-        if kind == Endpoint.Kind.WEBHOOK:
-            tasks.delivery_send.delay(pk, now.isoformat())
-    if any(kind == Endpoint.Kind.SLACK for _, kind in due):
-        tasks.slack_flush.delay(now.isoformat())
-    return len(due)
 
 
 @transaction.atomic
@@ -432,19 +274,5 @@ def delivery_redeliver(*, actor: User, delivery_id: int, now: datetime | None = 
             )
     except IntegrityError:
         raise Conflict("This event is already on its way to this endpoint.") from None
-    _dispatch_on_commit([delivery])
+    transaction.on_commit(lambda: tasks.deliveries_dispatch([delivery.pk]))
     return delivery
-
-
-# The weekly digest ----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def digest_claim(*, week_start, recipients: int, now: datetime | None = None) -> bool:
-    """Record that the digest of the week starting ``week_start`` goes out; False when it
-    already did (the job ran twice)."""
-    _, created = DigestSent.objects.get_or_create(
-        week_start=week_start,
-        defaults={"sent_at": now or timezone.now(), "recipients": recipients},
-    )
-    return created

@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from outbound import services, signing
+from outbound import sending, services, signing, tasks
 from outbound.models import Delivery, Endpoint, Event
 from pql.models import Lead
 from pql.services import lead_claim, lead_status_change
@@ -97,10 +97,10 @@ def test_a_500_is_retried_after_a_backoff_with_the_same_idempotency_id_and_body(
     assert len(receiver.received) == 1
 
     # Not due yet: the sweeper leaves it.
-    assert services.deliveries_sweep(now=delivery.last_attempt_at + timedelta(seconds=30)) == 0
+    assert tasks.deliveries_queue_due(now=delivery.last_attempt_at + timedelta(seconds=30)) == 0
     assert len(receiver.received) == 1
     # Due: the sweeper sends it again, and the receiver answers 200 this time.
-    assert services.deliveries_sweep(now=delivery.next_attempt_at + timedelta(seconds=1)) == 1
+    assert tasks.deliveries_queue_due(now=delivery.next_attempt_at + timedelta(seconds=1)) == 1
 
     first, second = receiver.received
     assert second.signature_ok is True
@@ -117,7 +117,7 @@ def test_a_2xx_is_not_retried(manager, receiver, django_capture_on_commit_callba
 
     _open_lead(django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get()
-    assert services.deliveries_sweep(now=delivery.created_at + timedelta(days=2)) == 0
+    assert tasks.deliveries_queue_due(now=delivery.created_at + timedelta(days=2)) == 0
 
     assert len(receiver.received) == 1
     delivery.refresh_from_db()
@@ -133,11 +133,11 @@ def test_a_failing_receiver_is_tried_for_about_a_day_then_the_delivery_fails(
     _open_lead(django_capture_on_commit_callbacks)
     delivery = Delivery.objects.get()
     while delivery.status == Delivery.Status.PENDING:
-        services.deliveries_sweep(now=delivery.next_attempt_at)
+        tasks.deliveries_queue_due(now=delivery.next_attempt_at)
         delivery.refresh_from_db()
 
     assert delivery.status == Delivery.Status.FAILED
-    assert delivery.attempts == services.MAX_ATTEMPTS == len(receiver.received)
+    assert delivery.attempts == sending.MAX_ATTEMPTS == len(receiver.received)
     span = delivery.last_attempt_at - delivery.created_at
     assert timedelta(hours=18) < span < timedelta(hours=27)
     assert len({r.headers["Idempotency-Key"] for r in receiver.received}) == 1
@@ -207,7 +207,7 @@ def test_a_delivery_whose_queue_message_was_lost_is_sent_by_the_sweeper(
         open_leads(["Northwind"])
     assert receiver.received == []
 
-    assert services.deliveries_sweep() == 1
+    assert tasks.deliveries_queue_due() == 1
 
     (request,) = receiver.received
     assert request.signature_ok is True
@@ -222,7 +222,7 @@ def test_a_delivery_claimed_by_one_worker_is_not_sent_by_another(
         open_leads(["Northwind"])
     delivery = Delivery.objects.get()
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) is not None
-    assert services.delivery_attempt(delivery_id=delivery.pk) is None
+    assert sending.delivery_attempt(delivery_id=delivery.pk) is not None
+    assert sending.delivery_attempt(delivery_id=delivery.pk) is None
 
     assert len(receiver.received) == 1

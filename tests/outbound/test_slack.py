@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from outbound import services
+from outbound import sending, services, tasks
 from outbound.models import Delivery
 from pql.services import leads_sla_check
 from tests.pql.conftest import MONDAY, leads_open, open_leads
@@ -99,7 +99,7 @@ def test_a_missed_first_contact_is_posted(manager, receiver, django_capture_on_c
     _slack(manager, receiver)
     with django_capture_on_commit_callbacks(execute=False):
         (lead,) = leads_open(1, now=MONDAY)
-    services.slack_flush()
+    sending.slack_flush()
     receiver.received.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -120,7 +120,7 @@ def test_slack_failing_is_retried_and_then_posts_everything_that_waited(
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
 
-    services.deliveries_sweep(now=delivery.next_attempt_at + timedelta(seconds=1))
+    tasks.deliveries_queue_due(now=delivery.next_attempt_at + timedelta(seconds=1))
 
     assert len(receiver.received) == 2
     assert receiver.received[1].json == receiver.received[0].json

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 
-from outbound import services
+from outbound import sending, services, tasks
 from outbound.models import Delivery, Endpoint
 from outbound.urls import urlpatterns
 from tests.outbound.conftest import ALL_TYPES
@@ -148,12 +148,12 @@ def test_the_service_refuses_an_unknown_event_type_by_name(manager):
 def test_a_manager_sees_failures_and_redelivers_with_the_same_idempotency_id(
     client, manager, receiver, endpoint, django_capture_on_commit_callbacks
 ):
-    receiver.statuses = [500] * services.MAX_ATTEMPTS
+    receiver.statuses = [500] * sending.MAX_ATTEMPTS
     with django_capture_on_commit_callbacks(execute=True):
         open_leads(["Northwind"])
     failed = Delivery.objects.get()
     while failed.status == Delivery.Status.PENDING:
-        services.deliveries_sweep(now=failed.next_attempt_at)
+        tasks.deliveries_queue_due(now=failed.next_attempt_at)
         failed.refresh_from_db()
     client.force_login(manager)
 
@@ -170,7 +170,7 @@ def test_a_manager_sees_failures_and_redelivers_with_the_same_idempotency_id(
     assert (again.status, again.attempts, again.redelivery_of_id) == ("succeeded", 1, failed.pk)
     keys = {request.headers["Idempotency-Key"] for request in receiver.received}
     assert keys == {failed.event.public_id}
-    assert len(receiver.received) == services.MAX_ATTEMPTS + 1
+    assert len(receiver.received) == sending.MAX_ATTEMPTS + 1
     assert receiver.received[-1].signature_ok is True
 
 
