@@ -9,7 +9,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from outbound import digest, selectors, sending
+from outbound import digest, retention, selectors, sending
 from outbound.models import Endpoint
 
 TASK_OPTIONS = {
@@ -68,7 +68,9 @@ def deliveries_queue_due(*, now: datetime | None = None, limit: int = SWEEP_LIMI
 
 @shared_task(name="outbound.tasks.deliveries_sweep", **TASK_OPTIONS)
 def deliveries_sweep() -> str:
-    return f"{deliveries_queue_due()} due deliveries queued"
+    """Queue what is due, and let go of events past their keeping time."""
+    queued = deliveries_queue_due()
+    return f"{queued} due deliveries queued, {retention.events_prune()} old events deleted"
 
 
 @shared_task(name="outbound.tasks.weekly_digest", **TASK_OPTIONS)
