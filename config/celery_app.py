@@ -52,4 +52,15 @@ app.conf.beat_schedule: dict[str, dict] = {
         "task": "pql.tasks.leads_sla_check",
         "schedule": 300.0,
     },
+    # Queue the outbound deliveries that are due: first attempts whose message was lost,
+    # retries whose time has come (webhooks and Slack).
+    "outbound-deliveries-sweep": {
+        "task": "outbound.tasks.deliveries_sweep",
+        "schedule": 60.0,
+    },
+    # The sales managers' weekly digest of the week before, Mondays early (UTC).
+    "outbound-weekly-digest": {
+        "task": "outbound.tasks.weekly_digest",
+        "schedule": crontab(day_of_week=1, hour=6, minute=30),
+    },
 }

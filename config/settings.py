@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "pql",
     "metrics",
     "notifications",
+    "outbound",
 ]
 
 MIDDLEWARE = [

@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("billing/stripe/", include("billing.stripe.urls")),
+    path("sales/integrations/", include("outbound.urls")),
     path("sales/", include("pql.urls")),
     path("metrics/", include("metrics.urls")),
     path("", include("notifications.urls")),

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -567,3 +567,69 @@ def lead_detail(*, lead_id: int, now: datetime | None = None) -> LeadDetail | No
 def sales_user_get(*, user_id: int) -> User | None:
     """A user to hand a lead to, by id (the service checks they are a rep)."""
     return User.objects.filter(pk=user_id).first()
+
+
+# What a week brought (the sales managers' weekly digest) --------------------------------------
+
+
+@dataclass(frozen=True)
+class RepRevenue:
+    """Leads one rep (None: nobody, a self-serve win of an unowned lead) won in a period, and
+    the MRR they added since each opened, per currency."""
+
+    email: str | None
+    won: int
+    mrr_change_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class SalesPeriod:
+    since: datetime
+    until: datetime
+    opened: int
+    top_opened: list[Lead]
+    won: int
+    lost: int
+    sla_breaches: int
+    revenue_by_rep: list[RepRevenue]
+
+
+def sales_period(*, since: datetime, until: datetime, top: int = 10) -> SalesPeriod:
+    """The leads opened, won and lost, the first contacts missed, and the MRR added by won
+    leads per rep, in ``[since, until)`` (a fixed number of queries)."""
+    opened = Lead.objects.filter(opened_at__gte=since, opened_at__lt=until)
+    closed = Lead.objects.filter(closed_at__gte=since, closed_at__lt=until)
+    counts = closed.aggregate(
+        won=Count("id", filter=Q(status=LeadStatus.WON)),
+        lost=Count("id", filter=Q(status=LeadStatus.LOST)),
+    )
+    revenue = (
+        closed.filter(status=LeadStatus.WON)
+        .values("owner__email", "currency")
+        .annotate(won=Count("id"), mrr=Coalesce(Sum("mrr_change_cents"), 0))
+        .order_by("-mrr", "owner__email")
+    )
+    return SalesPeriod(
+        since=since,
+        until=until,
+        opened=opened.count(),
+        top_opened=list(
+            opened.select_related("workspace").order_by("-engagement", "-fit", "id")[:top]
+        ),
+        won=counts["won"],
+        lost=counts["lost"],
+        sla_breaches=Lead.objects.filter(
+            sla_breached_at__gte=since, sla_breached_at__lt=until
+        ).count(),
+        revenue_by_rep=[
+            RepRevenue(row["owner__email"], row["won"], row["mrr"], row["currency"])
+            for row in revenue
+        ],
+    )
+
+
+def leads_with_people(*, lead_ids: list[int]) -> list[Lead]:
+    """Leads with their workspace and owner (one query), to announce them elsewhere; the ids
+    are those of one change (at most a scoring chunk's)."""
+    return list(Lead.objects.filter(pk__in=lead_ids).select_related("workspace", "owner"))

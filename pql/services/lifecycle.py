@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.errors import ApplicationError, Conflict
 from accounts.models import User
+from pql import events
 from pql.models import (
     OPEN_LEAD_STATUSES,
     Lead,
@@ -450,6 +451,7 @@ def _leads_open(
         batch_size=BATCH_SIZE,
     )
     _leads_round_robin(mine, queue=queue, now=now)
+    events.leads_opened(mine)
     return tuple(lead.workspace_id for lead in mine)
 
 
@@ -534,7 +536,9 @@ def _leads_expire(
         .filter(pk__in=sorted(reasons), status__in=OPEN_LEAD_STATUSES)
         .order_by("pk")
     )
+    changes = []
     for lead in leads:
+        changes.append(events.StatusChange(lead, lead.status, LeadStatus.EXPIRED, now))
         lead.status = LeadStatus.EXPIRED
         lead.closed_at = now
         lead.close_reason = reasons[lead.pk][0]
@@ -550,6 +554,7 @@ def _leads_expire(
             for lead in leads
         ]
     )
+    events.leads_status_changed(changes)
     return tuple(lead.pk for lead in leads)
 
 
@@ -598,10 +603,18 @@ def lead_close_won(
     )
     if lead is None:
         return None
+    before = lead.status
     activity = _close_won(lead, via=via, mrr_after_cents=mrr_after_cents, now=now)
     activity.actor = actor
     lead.save(update_fields=["status", "closed_at", "won_via", "mrr_change_cents", "close_reason"])
     activity.save()
+    events.leads_status_changed(
+        [
+            events.StatusChange(
+                lead, before, LeadStatus.WON, now, actor.pk if actor else None, lead.close_reason
+            )
+        ]
+    )
     return lead
 
 
@@ -618,6 +631,7 @@ def leads_close_upgraded(*, mrr: Mapping[int, int], now: datetime) -> tuple[int,
         for lead in _open_leads(lo, hi).select_for_update().order_by("pk")
         if lead.workspace_id in mrr and mrr[lead.workspace_id] > lead.mrr_at_open_cents
     ]
+    before = {lead.pk: lead.status for lead in leads}
     activities = [
         _close_won(
             lead,
@@ -631,4 +645,8 @@ def leads_close_upgraded(*, mrr: Mapping[int, int], now: datetime) -> tuple[int,
         leads, ["status", "closed_at", "won_via", "mrr_change_cents", "close_reason"]
     )
     LeadActivity.objects.bulk_create(activities)
+    events.leads_status_changed(
+        events.StatusChange(lead, before[lead.pk], LeadStatus.WON, now, None, lead.close_reason)
+        for lead in leads
+    )
     return tuple(lead.pk for lead in leads)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.errors import ApplicationError, Conflict, PermissionDenied
 from accounts.models import User
 from accounts.roles import SALES
+from pql import events
 from pql.emails import AT_RISK, BREACHED, lead_sla_notify
 from pql.models import (
     OPEN_LEAD_STATUSES,
@@ -238,6 +239,7 @@ def lead_status_change(
         status, LeadActivity.Kind.STATUS_CHANGED
     )
     _record(lead, kind, actor, now, before=before, after=status, reason=reason)
+    events.leads_status_changed([events.StatusChange(lead, before, status, now, actor.pk, reason)])
     return lead
 
 
@@ -265,6 +267,7 @@ def lead_contact_log(
     _require_owner_or_manager(lead, actor, "log a contact on")
     now = now or timezone.now()
     fields = []
+    before = lead.status
     if lead.first_contact_at is None:
         lead.first_contact_at = now
         fields.append("first_contact_at")
@@ -274,6 +277,7 @@ def lead_contact_log(
     if fields:
         lead.save(update_fields=fields)
     _record(lead, LeadActivity.Kind.CONTACT, actor, now, channel=channel, summary=summary)
+    events.leads_status_changed([events.StatusChange(lead, before, lead.status, now, actor.pk)])
     return lead
 
 
@@ -432,6 +436,7 @@ def leads_sla_check(*, now: datetime | None = None) -> tuple[int, int]:
         _record(lead, LeadActivity.Kind.SLA_BREACHED, None, now, due=lead.sla_due_at.isoformat())
         _notify_after_commit(lead.pk, BREACHED)
     Lead.objects.bulk_update(breached, ["sla_breached_at"])
+    events.leads_sla_breached(breached)
     at_risk = [
         lead
         for lead in waiting.filter(

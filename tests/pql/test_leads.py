@@ -88,10 +88,10 @@ def test_opening_leads_takes_the_same_queries_for_one_workspace_or_many(
 ):
     ids = [w.pk for w in workspaces]
     # savepoint, the open leads, the queue's settings (SLA, round robin), the insert, the leads
-    # inserted, their timeline, release
-    with django_assert_num_queries(7):
+    # inserted, their timeline, the outbound endpoints listening to new leads, release
+    with django_assert_num_queries(8):
         leads_sync(results={ids[0]: pql()}, mrr={}, now=NOW, model=model)
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         leads_sync(results={i: pql() for i in ids[1:]}, mrr={}, now=NOW, model=model)
     assert Lead.objects.count() == 4
 
