@@ -175,7 +175,10 @@ def test_every_figure_of_the_dashboard_links_to_its_rows(client, billing_admin):
         "/metrics/movements/?from=2025-01&amp;to=2025-02&amp;currency=usd"
         "&amp;month=2025-02&amp;kind=expansion"
     )
-    assert f'<a href="{expansion}"><rect class="k-expansion"' in page  # the chart's bar
+    bar = (
+        f'<a href="{expansion}" aria-label="Feb 2025 · Expansion: $5 (1)"><rect class="k-expansion"'
+    )
+    assert bar in page  # the chart's bar
     assert f'<a href="{expansion}" title="1 movement">$5</a>' in page  # the table's figure
     assert "/metrics/customers/?from=2025-01&amp;to=2025-02&amp;currency=usd" in page
     assert (
