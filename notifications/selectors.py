@@ -4,19 +4,20 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from accounts import selectors as accounts_selectors
 from accounts.cache import TwoLevelCache
-from accounts.models import MANAGER_ROLES, Membership, User, Workspace
+from accounts.models import MANAGER_ROLES, User, Workspace
 from notifications.models import REQUIRED_KINDS, AlertThreshold, Kind, Notification, OptOut
 
 
-def workspace_recipients(*, workspace_id: int, kind: str) -> list[User]:
-    """The owners and admins of the workspace who have not turned ``kind`` off (a required
-    kind goes to all of them), by e-mail address."""
-    memberships = Membership.objects.filter(
-        workspace_id=workspace_id, role__in=MANAGER_ROLES, user__is_active=True
-    ).select_related("user")
+def workspace_recipients(*, workspace: Workspace, kind: str) -> list[User]:
+    """The active owners and admins of the workspace who have not turned ``kind`` off (a
+    required kind goes to all of them), by e-mail address."""
+    memberships = accounts_selectors.workspace_members(workspace=workspace).filter(
+        role__in=MANAGER_ROLES, user__is_active=True
+    )
     if kind in Kind.values and kind not in REQUIRED_KINDS:
-        off = OptOut.objects.filter(workspace_id=workspace_id, kind=kind).values("user_id")
+        off = OptOut.objects.filter(workspace=workspace, kind=kind).values("user_id")
         memberships = memberships.exclude(user_id__in=off)
     return [m.user for m in memberships.order_by("user__email")]
 

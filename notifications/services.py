@@ -51,7 +51,7 @@ def notifications_record(
     if in_app:
         channels.append(Notification.Channel.IN_APP)
     recorded: list[Notification] = []
-    for recipient in selectors.workspace_recipients(workspace_id=workspace.pk, kind=kind):
+    for recipient in selectors.workspace_recipients(workspace=workspace, kind=kind):
         personal = context | {
             "workspace_name": workspace.name,
             "recipient_name": recipient.get_full_name(),
