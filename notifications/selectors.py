@@ -1,19 +1,23 @@
 """Reads of the notifications app: who is told, what they turned off, what was sent."""
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
-from accounts.models import MANAGER_ROLES, Membership, User, Workspace
+from accounts import selectors as accounts_selectors
+from accounts.cache import TwoLevelCache
+from accounts.models import MANAGER_ROLES, User, Workspace
 from notifications.models import REQUIRED_KINDS, AlertThreshold, Kind, Notification, OptOut
 
 
-def workspace_recipients(*, workspace_id: int, kind: str) -> list[User]:
-    """The owners and admins of the workspace who have not turned ``kind`` off (a required
-    kind goes to all of them), by e-mail address."""
-    memberships = Membership.objects.filter(
-        workspace_id=workspace_id, role__in=MANAGER_ROLES, user__is_active=True
-    ).select_related("user")
+def workspace_recipients(*, workspace: Workspace, kind: str) -> list[User]:
+    """The active owners and admins of the workspace who have not turned ``kind`` off (a
+    required kind goes to all of them), by e-mail address."""
+    memberships = accounts_selectors.workspace_members(workspace=workspace).filter(
+        role__in=MANAGER_ROLES, user__is_active=True
+    )
     if kind in Kind.values and kind not in REQUIRED_KINDS:
-        off = OptOut.objects.filter(workspace_id=workspace_id, kind=kind).values("user_id")
+        off = OptOut.objects.filter(workspace=workspace, kind=kind).values("user_id")
         memberships = memberships.exclude(user_id__in=off)
     return [m.user for m in memberships.order_by("user__email")]
 
@@ -41,13 +45,36 @@ def workspace_notifications(*, workspace: Workspace) -> QuerySet[Notification]:
     )
 
 
-def user_open_notices(*, user: User, workspace_id: int) -> list[Notification]:
-    """The in-app notices ``user`` has not dismissed in the workspace, newest first."""
-    return list(
-        Notification.objects.filter(
-            recipient=user,
+@dataclass(frozen=True)
+class Notice:
+    """An in-app notice as the workspace's pages show it."""
+
+    pk: int
+    subject: str
+    link: str
+    link_label: str
+
+
+# Every workspace page shows the viewer's notices: read from the shared cache (no database
+# query once warm), dropped whenever one is recorded or dismissed (``notices_changed``).
+_notices = TwoLevelCache(prefix="notices", local_ttl=0, shared_ttl=600)
+MAX_NOTICES = 5
+
+
+def user_open_notices(*, user_id: int, workspace_id: int) -> tuple[Notice, ...]:
+    """The newest in-app notices the user has not dismissed in the workspace."""
+
+    def build() -> tuple[Notice, ...]:
+        rows = Notification.objects.filter(
+            recipient_id=user_id,
             workspace_id=workspace_id,
             channel=Notification.Channel.IN_APP,
             dismissed_at__isnull=True,
-        ).order_by("-created_at", "-id")[:5]
-    )
+        ).order_by("-created_at", "-id")[:MAX_NOTICES]
+        return tuple(Notice(n.pk, n.subject, n.link, n.link_label) for n in rows)
+
+    return _notices.get_or_build(_notices.key(user_id, workspace_id), build)
+
+
+def notices_changed(*, user_id: int, workspace_id: int) -> None:
+    _notices.delete(_notices.key(user_id, workspace_id))

@@ -51,7 +51,7 @@ def notifications_record(
     if in_app:
         channels.append(Notification.Channel.IN_APP)
     recorded: list[Notification] = []
-    for recipient in selectors.workspace_recipients(workspace_id=workspace.pk, kind=kind):
+    for recipient in selectors.workspace_recipients(workspace=workspace, kind=kind):
         personal = context | {
             "workspace_name": workspace.name,
             "recipient_name": recipient.get_full_name(),
@@ -87,8 +87,22 @@ def notifications_record(
             if created:
                 recorded.append(notification)
     emails = [n.pk for n in recorded if n.channel == Notification.Channel.EMAIL]
+    shown = {n.recipient_id for n in recorded if n.channel == Notification.Channel.IN_APP}
     transaction.on_commit(lambda: [notification_send.delay(pk) for pk in emails])
+    for user_id in shown:
+        _now_and_on_commit(
+            lambda user_id=user_id: selectors.notices_changed(
+                user_id=user_id, workspace_id=workspace.pk
+            )
+        )
     return recorded
+
+
+def _now_and_on_commit(callback: Callable[[], None]) -> None:
+    """Drop a cached reading now and again once the transaction commits (a reader may have
+    rebuilt it from the old rows in between)."""
+    callback()
+    transaction.on_commit(callback)
 
 
 # Usage alerts -------------------------------------------------------------------------------
@@ -265,6 +279,9 @@ def notice_dismiss(*, user: User, workspace: Workspace, notification_id: int) ->
     if notification.dismissed_at is None:
         notification.dismissed_at = timezone.now()
         notification.save(update_fields=["dismissed_at"])
+        _now_and_on_commit(
+            lambda: selectors.notices_changed(user_id=user.pk, workspace_id=workspace.pk)
+        )
     return notification
 
 

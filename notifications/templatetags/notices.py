@@ -13,7 +13,7 @@ def workspace_notices(context: template.Context, workspace: object) -> dict:
     if user is None or not user.is_authenticated or not getattr(workspace, "pk", None):
         return {"notices": []}
     return {
-        "notices": user_open_notices(user=user, workspace_id=workspace.pk),
+        "notices": user_open_notices(user_id=user.pk, workspace_id=workspace.pk),
         "workspace": workspace,
         "next": request.get_full_path(),
     }

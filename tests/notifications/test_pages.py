@@ -50,6 +50,17 @@ def test_an_owner_sees_the_alert_on_the_workspace_pages_until_dismissed(
     assert alerted.dismissed_at is not None
 
 
+def test_a_page_seen_before_the_alert_shows_it_right_after(owner_client, workspace, owner, report):
+    usage_page = reverse("workspace_usage", kwargs={"workspace_slug": workspace.slug})
+    assert 'class="card paywall notice"' not in owner_client.get(usage_page).content.decode()
+
+    report([usage_event("big", 8_200)])
+
+    assert "Northwind has used 80% of its API calls limit" in (
+        owner_client.get(usage_page).content.decode()
+    )
+
+
 def test_someone_elses_notice_cannot_be_dismissed(client, workspace, admin_user, alerted):
     client.force_login(admin_user)
 
