@@ -109,6 +109,9 @@ def on_revenue_movement(sender, instance: RevenueMovement, created: bool, **kwar
         names = selectors.workspace_names(workspace_ids=[instance.workspace_id])
         data = {
             "workspace": workspace_data(instance.workspace_id, names),
+            "movement_id": instance.pk,
+            # A late Stripe event's correction of an earlier movement names it (else null).
+            "corrects_movement_id": instance.corrects_id,
             "kind": instance.kind,
             "mrr_delta_cents": instance.mrr_delta_cents,
             "mrr_after_cents": instance.mrr_after_cents,

@@ -1,12 +1,12 @@
 """Billing's events reach the endpoints that picked them: a workspace upgraded, expansion
 and churn from the revenue ledger; a contraction goes nowhere."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
 
-from billing.ledger import revenue_movement_record
+from billing.ledger import revenue_state_record
 from billing.models import Subscription
 from billing.signals import workspace_upgraded
 from outbound import services
@@ -17,11 +17,21 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_allowed")
 WHEN = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
 
-def _mrr(workspace, cents: int) -> None:
+def _mrr(workspace, cents: int, *, day: int) -> None:
+    """The workspace's Stripe subscription is worth ``cents`` a month from ``day`` days after
+    WHEN (the ledger appends the movement)."""
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().get(workspace=workspace)
-        revenue_movement_record(
-            subscription=subscription, new_mrr=cents, occurred_at=WHEN, stripe_event=None
+        revenue_state_record(
+            subscription=subscription,
+            stripe_subscription_id="sub_northwind",
+            started_at=WHEN,
+            at=WHEN + timedelta(days=day),
+            live=cents > 0,
+            mrr_cents=cents,
+            currency="usd",
+            plan_code="pro",
+            stripe_event=None,
         )
 
 
@@ -34,10 +44,10 @@ def test_expansion_and_churn_are_delivered_and_other_movements_are_not(
     workspace = WorkspaceFactory(name="Northwind")
 
     with django_capture_on_commit_callbacks(execute=True):
-        _mrr(workspace, 5_000)  # new
-        _mrr(workspace, 8_000)  # expansion
-        _mrr(workspace, 6_000)  # contraction
-        _mrr(workspace, 0)  # churn
+        _mrr(workspace, 5_000, day=0)  # new
+        _mrr(workspace, 8_000, day=1)  # expansion
+        _mrr(workspace, 6_000, day=2)  # contraction
+        _mrr(workspace, 0, day=3)  # churn
 
     expansion, churn = (request.json for request in receiver.received)
     assert expansion["type"] == "revenue.expansion"
@@ -46,6 +56,7 @@ def test_expansion_and_churn_are_delivered_and_other_movements_are_not(
         3_000,
         8_000,
     )
+    assert expansion["data"]["corrects_movement_id"] is None
     assert churn["type"] == "revenue.churn"
     assert churn["data"]["mrr_delta_cents"] == -6_000
     assert all(request.signature_ok for request in receiver.received)
