@@ -241,6 +241,8 @@ def _loop_run(now: datetime) -> int:
     from pql.models import OPEN_LEAD_STATUSES, Lead, LeadStatus, Score, ScoreSnapshot
     from pql.scoring import WorkspaceSignals, score
     from pql.services import scoring_model_published
+    from pql.services.lifecycle import reason_signals
+    from pql.services.queue import queue_settings, sla_due
     from usage.models import (
         ActivePersonDay,
         Metric,
@@ -251,6 +253,7 @@ def _loop_run(now: datetime) -> int:
     )
 
     model = scoring_model_published()
+    due = sla_due(now, queue_settings())
     config = model.config()
     cap = model.daily_activity_cap
     metrics = list(Metric.objects.all())
@@ -373,9 +376,13 @@ def _loop_run(now: datetime) -> int:
                 fit_at_open=result.fit,
                 engagement_at_open=result.engagement,
                 top_reasons=result.top_reasons(),
+                reason_signals=reason_signals(result.top_reasons()),
                 opened_at=now,
-                sla_due_at=now + timedelta(hours=model.sla_hours),
+                sla_due_at=due,
+                fit=result.fit,
+                engagement=result.engagement,
                 mrr_at_open_cents=subscription.mrr_cents if subscription else 0,
+                currency=subscription.currency if subscription else "usd",
             )
         scored += 1
     return scored
