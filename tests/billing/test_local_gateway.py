@@ -586,3 +586,27 @@ def test_events_since_and_subscriptions_list_what_stripe_would(workspace, other_
     assert gateway.subscription_retrieve(first["subscription"])["id"] == first["subscription"]
     with pytest.raises(StripeRefused, match="No such subscription"):
         gateway.subscription_retrieve("sub_local_missing")
+
+
+def test_events_of_one_simulated_second_sort_by_id_in_the_order_they_were_created():
+    """The ledger orders the states of one second by event id; a clock advance creates a
+    whole billing cycle's events in one simulated second."""
+    from billing.stripe.local.shapes import _event_object
+
+    moment = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    events = [
+        _event_object(
+            event_type="customer.subscription.updated",
+            obj={"id": "sub_local_x", "n": n},
+            previous=None,
+            automatic=True,
+            created=moment,
+        )
+        for n in range(200)
+    ]
+
+    assert len({event["created"] for event in events}) == 1
+    assert [event["data"]["object"]["n"] for event in sorted(events, key=lambda e: e["id"])] == [
+        *range(200)
+    ]
+    assert all(len(event["id"]) == len("evt_local_") + 24 for event in events)
