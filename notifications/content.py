@@ -39,6 +39,7 @@ _BILLING = "https://handoff.example/w/northwind/billing/"
 SAMPLES: dict[str, dict[str, Any]] = {
     Kind.USAGE_ALERT: _BASE
     | {
+        "plan_name": "Free",
         "metric_name": "API calls",
         "unit": "calls",
         "used": 8_012,
