@@ -126,13 +126,14 @@ def build(n: int) -> dict[str, int]:
             """
             INSERT INTO billing_subscription (created_at, updated_at, seats, status,
                 stripe_customer_id, stripe_subscription_id, plan_id, price_id, workspace_id,
-                cancel_at_period_end, currency, mrr_cents)
+                cancel_at_period_end, currency, mrr_cents, billed_mrr_cents)
             SELECT w.created_at, w.created_at, CASE WHEN paid THEN 5 ELSE 0 END, 'active',
                 CASE WHEN paid THEN 'cus_b' || w.id ELSE '' END,
                 CASE WHEN paid THEN 'sub_b' || w.id ELSE '' END,
                 CASE WHEN paid THEN %(pro)s ELSE %(free)s END, NULL, w.id, false, 'usd',
-                CASE WHEN paid THEN 24500 ELSE 0 END
-            FROM accounts_workspace w, LATERAL (SELECT w.id %% 10 = 5 AS paid) t
+                mrr, mrr
+            FROM accounts_workspace w, LATERAL (SELECT w.id %% 10 = 5 AS paid) t,
+                LATERAL (SELECT CASE WHEN paid THEN 24500 ELSE 0 END AS mrr) m
             """,
             p,
         )

@@ -207,12 +207,12 @@ def build(n: int, *, reps: list) -> None:
             """
             INSERT INTO billing_subscription (created_at, updated_at, seats, status,
                 stripe_customer_id, stripe_subscription_id, plan_id, price_id, workspace_id,
-                cancel_at_period_end, currency, mrr_cents)
+                cancel_at_period_end, currency, mrr_cents, billed_mrr_cents)
             SELECT w.created_at, w.created_at, CASE WHEN k > 1 THEN 5 ELSE 0 END, 'active',
                 CASE WHEN k > 1 THEN 'cus_b' || w.id ELSE '' END,
                 CASE WHEN k > 1 THEN 'sub_b' || w.id ELSE '' END,
                 (%(plans)s::bigint[])[k], NULL, w.id, false, 'usd',
-                (ARRAY[0, 24500, 99500, 250000])[k]
+                (ARRAY[0, 24500, 99500, 250000])[k], (ARRAY[0, 24500, 99500, 250000])[k]
             FROM accounts_workspace w, LATERAL (SELECT CASE
                 WHEN w.id %% 100 < 55 THEN 1 WHEN w.id %% 100 < 85 THEN 2
                 WHEN w.id %% 100 < 97 THEN 3 ELSE 4 END AS k) t
