@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.webhooks
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.pql
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.queue
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.metrics
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -8,11 +8,13 @@ only by ``convert``, at the rates an admin recorded, and the page says so.
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -196,18 +198,27 @@ def counted_movements(settings: MetricsSettings, *, exclude_same_month: bool = T
             )
         )
     if exclude_same_month and not settings.count_same_month_cancel:
-        same_month = _with_effective(
-            RevenueMovement.objects.filter(workspace_id=OuterRef("workspace_id")), settings
-        ).filter(effective_month=OuterRef("effective_month"))
+        # A start counts when it happens (only a churn moves): its side needs no lookup.
+        starts = _with_effective(
+            RevenueMovement.objects.filter(workspace_id=OuterRef("workspace_id"), kind__in=STARTS),
+            None,
+        )
+        churns = _with_effective(
+            RevenueMovement.objects.filter(workspace_id=OuterRef("workspace_id"), kind=Kind.CHURN),
+            settings,
+        )
+        same_month = Q(effective_month=OuterRef("effective_month"))
         movements = movements.exclude(
-            Exists(same_month.filter(kind__in=STARTS, effective_at__lte=OuterRef("effective_at")))
-            & Exists(same_month.filter(kind=Kind.CHURN, effective_at__gte=OuterRef("effective_at")))
+            Exists(starts.filter(same_month, effective_at__lte=OuterRef("effective_at")))
+            & Exists(churns.filter(same_month, effective_at__gte=OuterRef("effective_at")))
         )
     return movements
 
 
-def _with_effective(movements: QuerySet, settings: MetricsSettings) -> QuerySet:
-    if settings.churn_counted_at == ChurnCountedAt.CANCELLATION:
+def _with_effective(movements: QuerySet, settings: MetricsSettings | None) -> QuerySet:
+    """``effective_at`` and ``effective_month`` as ``settings`` count them (None: when the
+    movements happened, right for every kind but a churn counted at cancellation)."""
+    if settings is not None and settings.churn_counted_at == ChurnCountedAt.CANCELLATION:
         # The cancellation this churn carries out: the newest one not resumed, asked for after
         # the workspace's latest start before the churn and no later than the churn.
         last_start = RevenueMovement.objects.filter(
@@ -353,10 +364,34 @@ def _sum_months(months: list[MonthRevenue]) -> MonthRevenue:
     return total
 
 
+@contextmanager
+def _without_jit() -> Iterator[None]:
+    """PostgreSQL prices the per-churn index probes of churn-at-cancellation as if each read
+    pages from disk, and above a cost threshold compiles the query first (JIT): on thousands
+    of movements the compiling took ten times longer than running it. These aggregates
+    read a few thousand rows through indexes, so they are planned without it."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)")
+        (before, _off) = cursor.fetchone()
+        yield
+        # As it was for the rest of an outer transaction (a failure rolls the setting back).
+        cursor.execute("SELECT set_config('jit', %s, true)", [before])
+
+
 def revenue(
     *, period: Period, money: Money, settings: MetricsSettings, now: datetime | None = None
 ) -> Revenue:
     """The period's months, the trailing twelve months to its end, and MRR now."""
+    with _without_jit():
+        return _revenue(period=period, money=money, settings=settings, now=now)
+
+
+def _revenue(
+    *, period: Period, money: Money, settings: MetricsSettings, now: datetime | None
+) -> Revenue:
     now = now or timezone.now()
     first = min(period.first, add_months(period.last, -11))
     all_months = Period(first=first, last=period.last).months
