@@ -12,7 +12,7 @@ PORT ?= 8000
 # pytest-xdist processes for `make test` (each with its own test database and Redis database).
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint format bench install install-prod clean
+.PHONY: run test test-faults lint format bench install install-prod clean
 
 install: $(STAMP)
 
@@ -56,6 +56,12 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest \
 		--numprocesses=$(PYTEST_WORKERS) --maxprocesses=4 $(PYTEST_ARGS)
+
+# The fault tests: real gunicorn, Celery workers and beat on a PostgreSQL and a Redis of
+# their own, stopped, restarted and killed under load (tests/faults/). One at a time.
+test-faults: $(STAMP)
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest -m faults \
+		-p no:xdist tests/faults $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans

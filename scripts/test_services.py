@@ -270,33 +270,44 @@ def init_postgres(bindir: Path, tmp: Path) -> Path:
 
 def start_postgres(bindir: Path, tmp: Path, stack: contextlib.ExitStack) -> int:
     """Start PostgreSQL, create database PG_DB, register its shutdown; return its port."""
-    data = init_postgres(bindir, tmp)
+    init_postgres(bindir, tmp)
     sockdir = tmp / "sock"
     sockdir.mkdir()
     if os.geteuid() == 0:
         shutil.chown(sockdir, "postgres", "postgres")
     port = free_port()
-    log_path = tmp / "postgres.log"
+    proc = launch_postgres(bindir, tmp, port)
+    stack.callback(stop_process, proc, signal.SIGINT)  # SIGINT = fast shutdown
+    client = ["-h", "127.0.0.1", "-p", str(port), "-U", PG_USER]
+    createdb = [pg_tool(bindir, "createdb"), *client, PG_DB]
+    result = run_tool(createdb)
+    if result.returncode != 0:
+        raise ServiceError(f"createdb failed: {result.stderr.strip()}")
+    return port
+
+
+def launch_postgres(bindir: Path, tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start PostgreSQL on the cluster ``init_postgres`` made in ``tmp`` (again, after a
+    stop: the fault tests restart it) and wait until it accepts connections."""
+    data, sockdir, log_path = tmp / "data", tmp / "sock", tmp / "postgres.log"
     # fsync and friends off: the data is thrown away anyway, so trade durability for speed.
     settings = ["listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off"]
     settings += ["full_page_writes=off", "max_connections=200"]
     cmd = [pg_tool(bindir, "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockdir)]
     cmd += [arg for setting in settings for arg in ("-c", setting)]
     proc = start_process(cmd, log_path, cwd=tmp, **pg_user_kwargs())
-    stack.callback(stop_process, proc, signal.SIGINT)  # SIGINT = fast shutdown
-
     client = ["-h", "127.0.0.1", "-p", str(port), "-U", PG_USER]
     isready = [pg_tool(bindir, "pg_isready"), *client, "-d", "postgres", "-q"]
 
     def ready() -> bool:
         return port_open(port) and run_tool(isready).returncode == 0
 
-    wait_until(ready, proc, "PostgreSQL", log_path)
-    createdb = [pg_tool(bindir, "createdb"), *client, PG_DB]
-    result = run_tool(createdb)
-    if result.returncode != 0:
-        raise ServiceError(f"createdb failed: {result.stderr.strip()}")
-    return port
+    try:
+        wait_until(ready, proc, "PostgreSQL", log_path)
+    except BaseException:
+        stop_process(proc, signal.SIGINT)
+        raise
+    return proc
 
 
 def redis_ping(port: int) -> bool:
@@ -313,13 +324,28 @@ def redis_ping(port: int) -> bool:
 def start_redis(redis: Path, tmp: Path, stack: contextlib.ExitStack) -> int:
     """Start a Redis server without persistence, register its shutdown; return its port."""
     port = free_port()
+    proc = launch_redis(redis, tmp, port)
+    stack.callback(stop_process, proc, signal.SIGTERM)
+    return port
+
+
+def launch_redis(
+    redis: Path, tmp: Path, port: int, *, persistent: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start a Redis server on ``port`` with its files in ``tmp`` and wait until it answers.
+    ``persistent`` keeps the data across a restart (an append-only file), as a production
+    Redis does."""
     log_path = tmp / "redis.log"
     cmd = [str(redis), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    cmd += ["--appendonly", "no", "--daemonize", "no", "--dir", str(tmp)]
+    cmd += ["--appendonly", "yes" if persistent else "no", "--daemonize", "no"]
+    cmd += ["--dir", str(tmp)]
     proc = start_process(cmd, log_path, cwd=tmp)
-    stack.callback(stop_process, proc, signal.SIGTERM)
-    wait_until(lambda: redis_ping(port), proc, "Redis", log_path)
-    return port
+    try:
+        wait_until(lambda: redis_ping(port), proc, "Redis", log_path)
+    except BaseException:
+        stop_process(proc, signal.SIGTERM)
+        raise
+    return proc
 
 
 def run_command(command: list[str], env: dict[str, str]) -> int:
