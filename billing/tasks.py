@@ -5,6 +5,8 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 # A task under its old name, for messages queued before it moved: imported so workers know it.
@@ -19,6 +21,10 @@ from billing.stripe.processing import TRANSIENT_ERRORS, stripe_event_apply
 
 logger = logging.getLogger(__name__)
 
+# An event tried before and still pending is in its task's retries (backoff up to ten
+# minutes): queued again only well after that. One never tried has lost its queue message
+# (the broker was down when the webhook stored it, or lost it): queued again after
+# HANDOFF_STRIPE_REQUEUE_SECONDS, the period beat runs this job at.
 REQUEUE_AFTER = timedelta(minutes=10)
 REQUEUE_BATCH = 500
 
@@ -44,11 +50,16 @@ def stripe_event_process(event_id: int) -> str:
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def stripe_events_requeue() -> int:
-    """Queue again the events still pending well after they arrived (their queue message
-    was lost with the broker). Returns how many were queued."""
+    """Queue again the pending events whose queue message was lost (the broker was down or
+    lost it): those never tried, HANDOFF_STRIPE_REQUEUE_SECONDS after they arrived; those
+    tried before, once their task's retries are over. Returns how many were queued."""
+    now = timezone.now()
+    never_tried = timedelta(seconds=settings.HANDOFF_STRIPE_REQUEUE_SECONDS)
     ids = list(
-        StripeEvent.objects.filter(
-            status=StripeEvent.Status.PENDING, received_at__lt=timezone.now() - REQUEUE_AFTER
+        StripeEvent.objects.filter(status=StripeEvent.Status.PENDING)
+        .filter(
+            Q(attempts=0, received_at__lt=now - never_tried)
+            | Q(received_at__lt=now - REQUEUE_AFTER)
         )
         .order_by("created", "id")
         .values_list("pk", flat=True)[:REQUEUE_BATCH]

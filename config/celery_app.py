@@ -37,10 +37,11 @@ app.conf.beat_schedule: dict[str, dict] = {
         "task": "billing.tasks.stripe_reconcile",
         "schedule": crontab(hour=3, minute=17),
     },
-    # Queue again the webhook events whose queue message was lost (Redis restarted).
+    # Queue again the webhook events whose queue message was lost (the broker was down when
+    # they arrived, or Redis restarted): every HANDOFF_STRIPE_REQUEUE_SECONDS (a minute).
     "billing-stripe-events-requeue": {
         "task": "billing.tasks.stripe_events_requeue",
-        "schedule": 300.0,
+        "schedule": float(os.environ.get("HANDOFF_STRIPE_REQUEUE_SECONDS", "60")),
     },
     # Score every workspace and open, expire and close leads (chunks fan out to workers).
     "pql-score": {

@@ -162,6 +162,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request queues its tasks after its commit; with the broker down that fails within about a
+# second (what it stored stays pending for the periodic jobs to queue again) instead of
+# holding the request while kombu retries: a short connect timeout and one retry.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TIMEZONE = "UTC"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -310,6 +320,9 @@ HANDOFF_SALES_EMAIL = env.str("HANDOFF_SALES_EMAIL", default="sales@handoff.loca
 HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=1200)
 # The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).
 HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 * 1024)
+# Stripe events whose queue message was lost (the broker down when the webhook stored them)
+# are queued again this many seconds after they arrived; beat looks for them as often.
+HANDOFF_STRIPE_REQUEUE_SECONDS = env.int("HANDOFF_STRIPE_REQUEUE_SECONDS", default=60)
 # PQL score history: every day's snapshot is kept this many days, one a week beyond, and
 # nothing older than HANDOFF_PQL_HISTORY_DAYS.
 HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)

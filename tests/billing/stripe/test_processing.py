@@ -136,3 +136,32 @@ def test_events_left_pending_by_a_lost_queue_message_are_queued_again(
     assert queued == 1  # the recent one may still be on its way
     assert StripeEvent.objects.get(stripe_id=created["id"]).status == "processed"
     assert StripeEvent.objects.get(stripe_id=paid["id"]).status == "pending"
+
+
+def test_events_never_tried_are_queued_again_a_minute_after_they_arrived_not_ten(
+    workspace, customer_for, client, settings, django_capture_on_commit_callbacks
+):
+    assert settings.HANDOFF_STRIPE_REQUEUE_SECONDS == 60
+    assert celery_app.conf.beat_schedule["billing-stripe-events-requeue"]["schedule"] == 60
+    stripe = customer_for(workspace)
+    created, checkout, paid = stripe.subscribe("pro", 5)
+    with django_capture_on_commit_callbacks(execute=False):  # the broker was down
+        for evt in (created, checkout, paid):
+            post_event(client, evt)
+    two_minutes_ago = timezone.now() - timedelta(minutes=2)
+    StripeEvent.objects.filter(stripe_id__in=[created["id"], checkout["id"]]).update(
+        received_at=two_minutes_ago
+    )
+    # Tried once and still pending: its own task's retries are under way.
+    StripeEvent.objects.filter(stripe_id=checkout["id"]).update(attempts=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = stripe_events_requeue.apply().get()
+
+    assert queued == 1
+    statuses = dict(StripeEvent.objects.values_list("stripe_id", "status"))
+    assert statuses == {
+        created["id"]: "processed",
+        checkout["id"]: "pending",
+        paid["id"]: "pending",
+    }
