@@ -276,22 +276,24 @@ def _mrr_at(states: list[RevenueState], mrr_after: dict[int, int], at: datetime)
     return result
 
 
-def ledger_differences(*, workspace_id: int) -> list[str]:
-    """What differs between the workspace's recorded movements and what its history of
-    states calls for, moment by moment and kind by kind, and between their sum,
-    ``Subscription.mrr_cents`` and what the mirrored state bills; empty when the ledger is
-    right. Reads only."""
-    states = list(RevenueState.objects.filter(workspace_id=workspace_id))
+def history_differences(
+    *,
+    workspace_id: int,
+    states: list[RevenueState],
+    movements: list[tuple[datetime, str, str, int]],
+    mirror: Subscription | None,
+) -> list[str]:
+    """What differs between a workspace's recorded ``movements`` (occurred_at, kind,
+    currency, delta) and what its history of ``states`` (in time order) calls for, moment
+    by moment and kind by kind, and between their sum, the mirror's ``mrr_cents`` and what
+    the mirrored state bills; empty when the ledger is right. Pure: no query."""
     steps, _ = history_steps(states)
     wanted: dict[tuple[datetime, str, str], int] = defaultdict(int)
     for state in states:
         for step in steps.get(state.pk, []):
             wanted[(state.at, step.kind, step.currency)] += step.delta
     recorded: dict[tuple[datetime, str, str], int] = defaultdict(int)
-    rows = RevenueMovement.objects.filter(workspace_id=workspace_id).values_list(
-        "occurred_at", "kind", "currency", "mrr_delta_cents"
-    )
-    for at, kind, currency, delta in rows:
+    for at, kind, currency, delta in movements:
         recorded[(at, kind, currency)] += delta
     problems = [
         f"workspace {workspace_id}: {kind} at {at.isoformat()} is {recorded.get(key, 0)} "
@@ -301,14 +303,27 @@ def ledger_differences(*, workspace_id: int) -> list[str]:
         for at, kind, currency in [key]
     ]
     total = sum(recorded.values())
-    subscription = Subscription.objects.filter(workspace_id=workspace_id).first()
-    if subscription is not None and total != subscription.mrr_cents:
+    if mirror is not None and total != mirror.mrr_cents:
         problems.append(
-            f"workspace {workspace_id}: movements sum to {total}, MRR is {subscription.mrr_cents}"
+            f"workspace {workspace_id}: movements sum to {total}, MRR is {mirror.mrr_cents}"
         )
-    if subscription is not None and subscription_mrr(subscription) != total:
+    if mirror is not None and subscription_mrr(mirror) != total:
         problems.append(
             f"workspace {workspace_id}: movements sum to {total}, the mirrored Stripe state "
-            f"bills {subscription_mrr(subscription)}"
+            f"bills {subscription_mrr(mirror)}"
         )
     return problems
+
+
+def ledger_differences(*, workspace_id: int) -> list[str]:
+    """``history_differences`` of one workspace, read from the database. Reads only."""
+    return history_differences(
+        workspace_id=workspace_id,
+        states=list(RevenueState.objects.filter(workspace_id=workspace_id)),
+        movements=list(
+            RevenueMovement.objects.filter(workspace_id=workspace_id).values_list(
+                "occurred_at", "kind", "currency", "mrr_delta_cents"
+            )
+        ),
+        mirror=Subscription.objects.filter(workspace_id=workspace_id).first(),
+    )

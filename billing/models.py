@@ -297,6 +297,9 @@ class Subscription(TimeStampedModel):
     # The ``created`` time of the newest Stripe event applied: an older event never
     # overwrites newer state.
     stripe_watermark = models.DateTimeField(null=True, blank=True)
+    # When a reconciliation run (its ``started_at``) last found this subscription in
+    # Stripe's list: the paid ones it did not find are fetched one by one at the run's end.
+    stripe_listed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -350,6 +353,46 @@ class StripeEvent(models.Model):
     @property
     def object(self) -> dict:
         return self.payload.get("data", {}).get("object", {})
+
+
+class StripeReconcileRun(models.Model):
+    """One reconciliation with Stripe, done in bounded chunks (``billing.stripe.reconcile``):
+    where it is (``phase`` and ``cursor``, the last object done) so a run that dies is
+    continued by the next chunk from its last page, and who works on it (a lease: one chunk
+    at a time, taken over once it has expired)."""
+
+    class Phase(models.TextChoices):
+        EVENTS = "events", "Storing the events Stripe sent that never arrived"
+        PENDING = "pending", "Processing the events still pending"
+        SUBSCRIPTIONS = "subscriptions", "Comparing Stripe's subscriptions with the mirror"
+        MISSING = "missing", "Fetching the paid subscriptions Stripe's list did not show"
+        DONE = "done", "Done"
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    open = models.BooleanField(default=True)
+    recover_since = models.DateTimeField(
+        help_text="Events created since then are recovered from Stripe."
+    )
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.EVENTS)
+    cursor = models.CharField(max_length=255, blank=True)
+    pages = models.PositiveIntegerField(default=0, help_text="Pages done so far.")
+    changes = models.PositiveIntegerField(default=0, help_text="Changes made so far.")
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["open"],
+                condition=models.Q(open=True),
+                name="billing_one_open_stripe_reconcile_run",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation of {self.started_at:%Y-%m-%d %H:%M}, {self.phase}"
 
 
 class StripeDiscount(models.Model):

@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.emails import trial_ending_notify  # noqa: F401
 from billing.models import StripeEvent
 from billing.stripe import reconcile
+from billing.stripe.client import StripeUnavailable
 from billing.stripe.gateway import billing_configured
 
 # The offline gateway's webhook delivery task: imported here so workers register it.
@@ -69,14 +70,34 @@ def stripe_events_requeue() -> int:
     return len(ids)
 
 
-@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
-def stripe_reconcile() -> list[str]:
-    """Nightly: re-sync every paid subscription from Stripe, repair drift and recover
-    undelivered events (``billing.stripe.reconcile.stripe_reconcile``)."""
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(StripeUnavailable,),
+    retry_backoff=60,
+    retry_backoff_max=900,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def stripe_reconcile(self) -> list[str]:
+    """Nightly: one chunk of the reconciliation with Stripe (at most
+    ``HANDOFF_STRIPE_RECONCILE_PAGES_PER_TASK`` pages: recover undelivered events, re-sync
+    every subscription, repair drift; ``billing.stripe.reconcile``), then queue the next
+    chunk until the run is done. Another chunk holding the run: nothing to do. Stripe
+    unreachable: retried later, from the last page done."""
     if not billing_configured():
         logger.warning("reconcile: billing is not configured (no gateway): nothing to do")
         return []
-    changes = reconcile.stripe_reconcile()
-    for change in changes:
+    try:
+        result = reconcile.stripe_reconcile_chunk(
+            pages=settings.HANDOFF_STRIPE_RECONCILE_PAGES_PER_TASK
+        )
+    except reconcile.ReconcileBusy as exc:
+        logger.info("reconcile: %s", exc.message)
+        return []
+    for change in result.changes:
         logger.info("reconcile: %s", change)
-    return changes
+    if not result.done:
+        stripe_reconcile.delay()
+    return result.changes

@@ -259,6 +259,17 @@ if not STRIPE_WEBHOOK_SECRET:
         "(HANDOFF_DEMO_BILLING=True), set a long random value of your own."
     )
 _refuse_published("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET, _DEV_WEBHOOK_SECRET)
+# Reconciliation with Stripe (billing.stripe.reconcile): requests a second at most (Stripe
+# allows about 100 in live mode, 25 in test mode; webhooks' fetches need the rest), pages of
+# 100 objects one Celery task works through before queueing the next chunk, and how long a
+# chunk may hold the run before another worker takes it over (one that died).
+HANDOFF_STRIPE_RECONCILE_RATE = env.float("HANDOFF_STRIPE_RECONCILE_RATE", default=25.0)
+HANDOFF_STRIPE_RECONCILE_PAGES_PER_TASK = env.int(
+    "HANDOFF_STRIPE_RECONCILE_PAGES_PER_TASK", default=20
+)
+HANDOFF_STRIPE_RECONCILE_LEASE_SECONDS = env.int(
+    "HANDOFF_STRIPE_RECONCILE_LEASE_SECONDS", default=600
+)
 # Tests point the Stripe client at a fake Stripe on 127.0.0.1 (HTTP-level interception).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 

@@ -43,6 +43,10 @@ class StripeUnavailable(ApplicationError):
         return f"{self.message} ({self.detail})"
 
 
+class StripeRateLimited(StripeUnavailable):
+    """Stripe answered 429: too many requests for the account's rate limit."""
+
+
 class StripeRefused(ApplicationError):
     """Stripe refused the request (card declined, invalid parameters)."""
 
@@ -92,7 +96,9 @@ def _client() -> stripe.StripeClient:
 def _call(operation) -> dict[str, Any]:
     try:
         return operation().to_dict()
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+    except stripe.RateLimitError as exc:
+        raise StripeRateLimited(str(exc)) from exc
+    except stripe.APIConnectionError as exc:
         raise StripeUnavailable(str(exc)) from exc
     except stripe.APIError as exc:
         raise StripeUnavailable(str(exc)) from exc
@@ -154,6 +160,39 @@ def events_list(*, created_gte: int, types: list[str]) -> Iterator[dict[str, Any
 
 def subscriptions_list() -> Iterator[dict[str, Any]]:
     return _paginate(_client().v1.subscriptions.list, {"status": "all"})
+
+
+# One page of a list (``PAGE_SIZE`` objects, newest first, after ``starting_after``), for
+# the jobs that walk a list in bounded chunks and remember where they stopped.
+PAGE_SIZE = 100
+
+
+def events_page(
+    *, created_gte: int, types: list[str], starting_after: str = ""
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the events Stripe holds created at or after ``created_gte``, and
+    whether there are more."""
+    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": PAGE_SIZE}
+    if types:
+        params["types"] = types
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call(lambda: _client().v1.events.list(params=params))
+    return page.get("data", []), bool(page.get("has_more"))
+
+
+def subscriptions_page(*, starting_after: str = "") -> tuple[list[dict[str, Any]], bool]:
+    """One page of every subscription (ended ones included), each with its discounts'
+    coupons expanded as ``subscription_retrieve`` returns them, and whether there are more."""
+    params: dict[str, Any] = {
+        "status": "all",
+        "limit": PAGE_SIZE,
+        "expand": [f"data.{path}" for path in SUBSCRIPTION_EXPAND],
+    }
+    if starting_after:
+        params["starting_after"] = starting_after
+    page = _call(lambda: _client().v1.subscriptions.list(params=params))
+    return page.get("data", []), bool(page.get("has_more"))
 
 
 # The catalog and the go-live check (``billing.stripe.going_live``) -----------------------

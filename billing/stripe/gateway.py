@@ -140,6 +140,16 @@ class StripeGateway:
     def subscriptions(self) -> Iterator[dict[str, Any]]:
         return client.subscriptions_list()
 
+    def events_page(
+        self, *, created_gte: int, types: list[str], starting_after: str = ""
+    ) -> tuple[list[dict[str, Any]], bool]:
+        return client.events_page(
+            created_gte=created_gte, types=types, starting_after=starting_after
+        )
+
+    def subscriptions_page(self, *, starting_after: str = "") -> tuple[list[dict[str, Any]], bool]:
+        return client.subscriptions_page(starting_after=starting_after)
+
 
 def gateway() -> Gateway:
     """Stripe when a secret key is configured, else the offline local gateway where demo

@@ -67,6 +67,14 @@ class Gateway(Protocol):
 
     def subscriptions(self) -> Iterator[dict[str, Any]]: ...
 
+    def events_page(
+        self, *, created_gte: int, types: list[str], starting_after: str = ""
+    ) -> tuple[list[dict[str, Any]], bool]: ...
+
+    def subscriptions_page(
+        self, *, starting_after: str = ""
+    ) -> tuple[list[dict[str, Any]], bool]: ...
+
 
 class BillingNotConfigured(ApplicationError):
     """This installation has no billing gateway: no Stripe key, and offline demo billing is

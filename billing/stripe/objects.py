@@ -316,10 +316,20 @@ def _plan_item(
     return best
 
 
-def subscription_state(obj: dict[str, Any], *, at: datetime | None = None) -> SubscriptionState:
+def subscription_state(
+    obj: dict[str, Any],
+    *,
+    at: datetime | None = None,
+    known_discounts: Mapping[str, dict[str, Any]] | None = None,
+    catalog: bool = True,
+) -> SubscriptionState:
     """Read a subscription object in the current API's shape: price, quantity and the
     current period live on the items; ``at`` is when the state held (the event's time),
-    for the discounts that apply then (now by default)."""
+    for the discounts that apply then (now by default).
+
+    A bulk reader passes the discounts it loaded (``known_discounts``, by id) and may skip
+    the catalog (``catalog=False``: no price or plan, the first item's seats), so reading a
+    state makes no query; what it bills, its status and currency are the same."""
     stripe_status = obj.get("status") or ""
     if stripe_status in LIVE_STATUSES:
         status: str | None = LIVE_STATUSES[stripe_status]
@@ -332,15 +342,19 @@ def subscription_state(obj: dict[str, Any], *, at: datetime | None = None) -> Su
             f"Subscription {obj.get('id')} has an unknown status {stripe_status!r}."
         )
     items = (obj.get("items") or {}).get("data") or []
-    item, price, plan = _plan_item(items, status in LIVE_STATUSES.values())
+    live = status in LIVE_STATUSES.values()
+    item, price, plan = _plan_item(items, live and catalog)
     price_id = id_from(item.get("price"))
     metadata = obj.get("metadata") or {}
     ids = discount_ids(obj)
-    known = (
-        dict(StripeDiscount.objects.filter(stripe_id__in=ids).values_list("stripe_id", "data"))
-        if ids
-        else {}
-    )
+    if known_discounts is not None:
+        known = {key: known_discounts[key] for key in ids if key in known_discounts}
+    elif ids:
+        known = dict(
+            StripeDiscount.objects.filter(stripe_id__in=ids).values_list("stripe_id", "data")
+        )
+    else:
+        known = {}
     billed, unread = billed_mrr(obj, at=at or timezone.now(), known=known)
     currency = obj.get("currency") or (item.get("price") or {}).get("currency") or ""
     return SubscriptionState(

@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.locks import workspace_lock
 from accounts.models import Workspace
 from billing.models import LocalStripeObject, Price, Subscription
-from billing.stripe.client import StripeRefused
+from billing.stripe.client import PAGE_SIZE, StripeRefused
 from billing.stripe.interface import ChangePreview, CheckoutStart
 from billing.stripe.local.clock import _customer_now, _run_due
 from billing.stripe.local.events import _clock_time, _emit
@@ -58,6 +59,18 @@ def _origin(url: str) -> str:
     if parts.scheme in ("http", "https") and parts.netloc:
         return f"{parts.scheme}://{parts.netloc}"
     return settings.HANDOFF_SITE_URL.rstrip("/")
+
+
+def _page(rows, starting_after: str) -> tuple[list[dict[str, Any]], bool]:
+    """A page of ``PAGE_SIZE`` objects, newest first as Stripe lists them, after the object
+    ``starting_after`` (keyset on creation time and row id), and whether there are more."""
+    if starting_after:
+        after = LocalStripeObject.objects.filter(stripe_id=starting_after).first()
+        if after is None:
+            return [], False
+        rows = rows.filter(Q(created__lt=after.created) | Q(created=after.created, id__lt=after.pk))
+    found = [row.data for row in rows.order_by("-created", "-id")[: PAGE_SIZE + 1]]
+    return found[:PAGE_SIZE], len(found) > PAGE_SIZE
 
 
 class LocalGateway:
@@ -273,6 +286,19 @@ class LocalGateway:
         rows = LocalStripeObject.objects.filter(object="subscription")
         for row in rows.order_by("-created", "-id").iterator():
             yield row.data
+
+    def events_page(
+        self, *, created_gte: int, types: list[str], starting_after: str = ""
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of ``events_since``, after the event ``starting_after``."""
+        rows = LocalStripeObject.objects.filter(object="event", created__gte=_dt(created_gte))
+        if types:
+            rows = rows.filter(data__type__in=types)
+        return _page(rows, starting_after)
+
+    def subscriptions_page(self, *, starting_after: str = "") -> tuple[list[dict[str, Any]], bool]:
+        """One page of ``subscriptions``, after the subscription ``starting_after``."""
+        return _page(LocalStripeObject.objects.filter(object="subscription"), starting_after)
 
     # Stripe's hosted pages ----------------------------------------------------------------
 

@@ -151,6 +151,7 @@ class FakeStripe:
     requests: list[Request] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
+    _after_answer: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
@@ -195,6 +196,12 @@ class FakeStripe:
         """Answer the next ``times`` requests to ``path`` with ``status``."""
         with self._lock:
             self._failures.append(_Failure(path, status, times))
+
+    def after_next_answer(self, path: str, call: Callable[[], object]) -> None:
+        """Run ``call`` once the next request to ``path`` is answered, before the answer is
+        sent: what happens at Stripe (and its webhooks) while an answer is on its way."""
+        with self._lock:
+            self._after_answer.append((path, call))
 
     def requests_to(self, path: str, method: str | None = None) -> list[Request]:
         with self._lock:
@@ -367,11 +374,16 @@ class FakeStripe:
             if failure is not None:
                 failure.remaining -= 1
         if failure is not None:
-            self._send(
-                handler,
-                failure.status,
-                {"error": {"type": "api_error", "message": "Stripe is having a bad moment."}},
+            error = (
+                {
+                    "type": "invalid_request_error",
+                    "code": "rate_limit",
+                    "message": "Too many requests hit the API too quickly.",
+                }
+                if failure.status == 429
+                else {"type": "api_error", "message": "Stripe is having a bad moment."}
             )
+            self._send(handler, failure.status, {"error": error})
             return
         if problems:
             self._send(handler, 400 if route else 404, _invalid("; ".join(problems)).body)
@@ -380,6 +392,11 @@ class FakeStripe:
         try:
             with self._lock:
                 answer = copy.deepcopy(serve(params, **match.groupdict()))
+                hooks = [hook for hook in self._after_answer if hook[0] == url.path]
+                for hook in hooks:
+                    self._after_answer.remove(hook)
+            for _, hook_call in hooks:
+                hook_call()  # Stripe changed after it answered, before the answer arrived
             status = 200
         except _Answer as refusal:
             status, answer = refusal.status, refusal.body
