@@ -34,9 +34,19 @@ import sys
 import threading
 import time
 
-from bench.common import ROOT, django_setup, free_port, percentile, start_gunicorn, write_report
+from bench.common import (
+    ROOT,
+    django_setup,
+    figure,
+    free_port,
+    percentile,
+    quick,
+    start_gunicorn,
+    write_figures,
+    write_report,
+)
 
-WORKSPACES = int(os.environ.get("BENCH_WEBHOOK_WORKSPACES", 300))
+WORKSPACES = int(os.environ.get("BENCH_WEBHOOK_WORKSPACES", 30 if quick() else 300))
 DUPLICATE_SHARE = 0.30  # of all deliveries
 LATENCY_SHARE = 0.40  # of the deliveries, interleaved with the minimal view
 CLIENTS = 4
@@ -476,6 +486,49 @@ def main() -> None:
     if problems:
         lines += ["", f"{len(problems)} problems, the first: " + problems[0]]
     write_report("webhooks.md", "\n".join(lines) + "\n")
+    write_figures(
+        "webhooks",
+        "Stripe webhooks",
+        [
+            figure(
+                "webhook acknowledgement p99",
+                w99 * 1000,
+                unit="ms",
+                baseline="minimal view (one INSERT) p99, interleaved",
+                baseline_value=m99 * 1000,
+                target=("ratio", "<=", 2),
+                note=f"p50 {w50 * 1000:.2f} ms against {m50 * 1000:.2f} ms",
+            ),
+            figure(
+                "acknowledged events/s",
+                rate,
+                unit="events/s",
+                target=("value", ">=", 300),
+                note=f"{deliveries - split:,} deliveries in {elapsed:.2f} s",
+            ),
+            figure(
+                "answered as duplicates",
+                duplicates,
+                baseline="duplicates sent",
+                baseline_value=deliveries - unique_events,
+                target=("ratio", "==", 1),
+            ),
+            figure("failed requests", len(failures), target=("value", "==", 0)),
+            figure(
+                "all events processed, after the last acknowledgement",
+                processing,
+                unit="s",
+            ),
+            figure(
+                "differences from the in-order twins and from Stripe (mirror, MRR, ledger)",
+                len(problems),
+                target=("value", "==", 0),
+            ),
+        ],
+        context=f"gunicorn ({WEB_WORKERS} workers) and one Celery worker; {WORKSPACES} "
+        f"workspaces, {unique_events:,} events, {deliveries:,} deliveries (30% duplicates), "
+        "shuffled.",
+    )
 
 
 if __name__ == "__main__":
