@@ -39,17 +39,21 @@ def start_gunicorn(app: str, *, port: int, env: dict[str, str], workers: int) ->
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 30
+    # Generous: on a busy two-core machine, booting the workers can take most of a minute.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited at start (status {server.returncode})")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
                 return server
         except OSError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     server.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("gunicorn did not answer /healthz within 120 s")
 
 
 def django_setup() -> None:

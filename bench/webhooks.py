@@ -102,7 +102,7 @@ def _life(stripe, rng: random.Random) -> None:
             stripe.subscribe(rng.choice(["pro", "business"]), rng.randint(1, 10))
 
 
-def _fixtures(fake) -> tuple[list, list]:
+def _fixtures(fake, count: int = WORKSPACES) -> tuple[list, list]:
     """(the benchmarked customers, their in-order twins), one workspace each."""
     from accounts import services
     from accounts.models import User
@@ -118,7 +118,7 @@ def _fixtures(fake) -> tuple[list, list]:
 
     start = int(time.time()) - 2 * 86_400
     customers, twins = [], []
-    for n in range(WORKSPACES):
+    for n in range(count):
         pair = []
         for role in ("run", "twin"):
             owner = User.objects.create_user(email=f"{role}{n}-{secrets.token_hex(3)}@bench.io")
