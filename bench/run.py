@@ -18,6 +18,7 @@ and exit status, writes bench/reports/run.json (the machine and the total time) 
 """
 
 import argparse
+import base64
 import json
 import os
 import subprocess
@@ -176,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BENCH_PQL_LOOP_SIZE", "1000")
     # Twelve queue views at two sizes: 20 timed requests of each (p95 is the second slowest).
     os.environ.setdefault("BENCH_QUEUE_ROUNDS", "20")
+    # 150 drawn Stripe customers (each with its in-order twin), about 1,500 deliveries.
+    os.environ.setdefault("BENCH_WEBHOOK_WORKSPACES", "150")
+    # The servers and workers the benchmarks start run with production settings, which may
+    # require encryption keys: a Fernet key made for this run (harmless where unused).
+    os.environ.setdefault(
+        "HANDOFF_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode()
+    )
     os.environ.setdefault("BENCH_PQL_INLINE_MAX", "100000")
     REPORTS.mkdir(exist_ok=True)
 
