@@ -159,6 +159,15 @@ def render(results: list[dict], run: dict | None, existing: str | None = None) -
             ),
             f"| total run time | {_clock(run['total_s'])} ({', '.join(run['benches'])}) |",
         ]
+        if run.get("environment"):
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(run["environment"].items()))
+            lines.append(f"| sizes set for the run | {settings} |")
+        for partial in run.get("partial_runs", []):
+            settings = ", ".join(f"{k}={v}" for k, v in sorted(partial["environment"].items()))
+            lines.append(
+                f"| later run of {', '.join(partial['benches'])} | {partial['machine']['date']}, "
+                f"{_clock(partial['total_s'])} ({settings}) |"
+            )
         if run.get("quick"):
             lines.append(
                 "| sizes | **quick mode (BENCH_QUICK): small sizes, not the targets' sizes** |"

@@ -13,7 +13,8 @@ benchmark, its elapsed time and the run's) is printed every ``--tick`` seconds w
     make bench ONLY=pql BENCH_PQL_MAX=1000000   # PQL scoring at 1,000,000 workspaces too
 
 Each benchmark writes bench/reports/<name>.json (its figures); this script adds its run time
-and exit status, writes bench/reports/run.json (the machine and the total time) and calls
+and exit status, writes bench/reports/run.json (the machine and the total time; a subset run
+is added to the last whole run's, whose total stays) and calls
 ``bench.report``, which writes bench/REPORT.md from every bench/reports/*.json there is.
 """
 
@@ -204,18 +205,21 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(missed)} targets missed; whole run {_clock(time.monotonic() - run_started)})"
         )
     total = time.monotonic() - run_started
-    (REPORTS / "run.json").write_text(
-        json.dumps(
-            {
-                "machine": machine(),
-                "total_s": total,
-                "load_average": {"start": load_before, "end": os.getloadavg()},
-                "benches": chosen,
-                "quick": args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0"),
-            },
-            indent=2,
-        )
-    )
+    this_run = {
+        "machine": machine(),
+        "total_s": total,
+        "load_average": {"start": load_before, "end": os.getloadavg()},
+        "benches": chosen,
+        "quick": args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0"),
+        "environment": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")},
+    }
+    run_path = REPORTS / "run.json"
+    if len(chosen) < len(BENCHES) and run_path.exists():
+        # A subset: the whole run's total stays; this one is listed beside it.
+        whole = json.loads(run_path.read_text())
+        whole["partial_runs"] = [*whole.get("partial_runs", []), this_run]
+        this_run = whole
+    run_path.write_text(json.dumps(this_run, indent=2))
     from bench import report
 
     path = report.main()

@@ -110,3 +110,21 @@ def test_hand_written_notes_are_kept_when_the_report_is_rewritten():
     assert again.endswith("- PQL at 1M: the build's COPY competes with the workers for 2 cores.\n")
     assert again.count("## Notes") == 1
     assert "## Usage ingestion" not in again
+
+
+def test_a_later_run_of_some_benchmarks_is_listed_beside_the_whole_runs_total():
+    run = RUN | {
+        "environment": {"BENCH_PQL_MAX": "100000"},
+        "partial_runs": [
+            {
+                "machine": RUN["machine"] | {"date": "2026-12-02T03:10:00+00:00"},
+                "total_s": 905.0,
+                "benches": ["pql"],
+                "environment": {"BENCH_PQL_MAX": "1000000"},
+            }
+        ],
+    }
+    text = render(_results(), run)
+    assert "| total run time | 18:51 (ingestion, pql) |" in text
+    assert "| sizes set for the run | BENCH_PQL_MAX=100000 |" in text
+    assert "| later run of pql | 2026-12-02T03:10:00+00:00, 15:05 (BENCH_PQL_MAX=1000000) |" in text
