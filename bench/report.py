@@ -176,8 +176,9 @@ def render(results: list[dict], run: dict | None, existing: str | None = None) -
     lines += [
         "## Summary",
         "",
-        "| benchmark | run time | ran at (UTC) | figures | targets met | targets missed |",
-        "|---|---|---|---|---|---|",
+        "| benchmark | run time | ran at (UTC) | figures | targets met | targets missed "
+        "| load average (1 min) at start / end |",
+        "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         with_target = [fig for fig in result["figures"] if fig.get("target")]
@@ -187,7 +188,13 @@ def render(results: list[dict], run: dict | None, existing: str | None = None) -
             f"| {result['title']} (`bench.{result['bench']}`){status} | "
             f"{_clock(result.get('elapsed_s'))} | {result.get('ran_at', '—')}"
             f"{' quick' if result.get('quick') else ''} | {len(result['figures'])} | "
-            f"{len(with_target) - len(miss)} / {len(with_target)} | {len(miss)} |"
+            f"{len(with_target) - len(miss)} / {len(with_target)} | {len(miss)} | "
+            + (
+                " / ".join(f"{x:.1f}" for x in result["load_average"])
+                if result.get("load_average")
+                else "—"
+            )
+            + " |"
         )
     lines += ["", "## Targets missed", ""]
     all_missed = [(result, fig) for result in results for fig in missed(result)]

@@ -93,6 +93,7 @@ def run_one(name: str, index: int, *, run_started: float, tick: float) -> dict:
         "PYTHONPATH": str(ROOT),
     }
     started = time.monotonic()
+    load_before = os.getloadavg()[0]
     stop = threading.Event()
     ticker = threading.Thread(
         target=_ticker, args=(name, started, run_started, tick, stop), daemon=True
@@ -111,6 +112,7 @@ def run_one(name: str, index: int, *, run_started: float, tick: float) -> dict:
         "elapsed_s": elapsed,
         "exit_status": status,
         "ran_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": [load_before, os.getloadavg()[0]],
         "quick": os.environ.get("BENCH_QUICK", "") not in ("", "0"),
     }
     result_path.write_text(json.dumps(result, indent=2))
