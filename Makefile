@@ -63,13 +63,11 @@ test-faults: $(STAMP)
 	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m pytest -m faults \
 		-p no:xdist tests/faults $(PYTEST_ARGS)
 
+# Every benchmark against one PostgreSQL and Redis, then bench/REPORT.md (at most 20 minutes
+# here). ONLY=ingestion,pql runs a subset; QUICK=1 small sizes, to develop a benchmark.
 bench: $(STAMP)
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.plans
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.ingestion
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.webhooks
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.pql
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.queue
-	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.metrics
+	$(BIN)/python scripts/test_services.py -- $(BIN)/python -m bench.run \
+		$(if $(ONLY),--only=$(ONLY)) $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache

@@ -17,10 +17,19 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import django_setup, free_port, percentile, start_gunicorn, write_report
+from bench.common import (
+    django_setup,
+    figure,
+    free_port,
+    percentile,
+    quick,
+    start_gunicorn,
+    write_figures,
+    write_report,
+)
 
 CLIENTS = 4
-BATCHES_PER_CLIENT = 25
+BATCHES_PER_CLIENT = 5 if quick() else 25
 EVENTS_PER_BATCH = 1000
 WORKERS = 3
 
@@ -193,6 +202,39 @@ def main() -> None:
     if failures:
         lines += ["", "First failure: " + failures[0]]
     write_report("ingestion.md", "\n".join(lines) + "\n")
+    write_figures(
+        "ingestion",
+        "Usage ingestion",
+        [
+            figure(
+                "endpoint rate",
+                rate,
+                unit="events/s",
+                baseline="COPY of the same rows into the same table",
+                baseline_value=copy_rate,
+                target=("value", ">=", 10_000),
+            ),
+            figure(
+                "endpoint rate / COPY rate",
+                rate,
+                unit="events/s",
+                baseline="COPY (rows/s)",
+                baseline_value=copy_rate,
+                target=("ratio", ">=", 0.05),
+                note="aim 0.10",
+            ),
+            figure(
+                "request p99 (1000 events)",
+                percentile(latencies, 99) * 1000,
+                unit="ms",
+                note=f"p50 {percentile(latencies, 50) * 1000:.1f} ms",
+            ),
+            figure("failed requests", len(failures), target=("value", "==", 0)),
+            figure("counters equal the events stored", correct, target=("value", "==", True)),
+        ],
+        context=f"gunicorn ({WORKERS} workers), {CLIENTS} keep-alive clients, "
+        f"{events:,} events in batches of {EVENTS_PER_BATCH}.",
+    )
 
 
 if __name__ == "__main__":

@@ -34,10 +34,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import django_setup, write_report
+from bench.common import django_setup, figure, quick, write_figures, write_report
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
-LOOP_SIZE = 5_000
+LOOP_SIZE = int(os.environ.get("BENCH_PQL_LOOP_SIZE", 500 if quick() else 5_000))
 SIZES = (100_000, 1_000_000)
 POOL_USERS = 50  # teammates shared by the workspaces' memberships
 TARGET_SPEEDUP = 50
@@ -527,11 +527,12 @@ def main() -> None:
 
     from pql.models import Lead, Score
 
-    largest = int(os.environ.get("BENCH_PQL_MAX", SIZES[-1]))
+    largest = int(os.environ.get("BENCH_PQL_MAX", 0 if quick() else SIZES[-1]))
     inline_largest = int(os.environ.get("BENCH_PQL_INLINE_MAX", SIZES[-1]))
     chunk_size = settings.HANDOFF_PQL_CHUNK_SIZE
     lines = []
     verdicts = []
+    figures = []
     workers = Workers(WORKER_CONCURRENCY)
     try:
         start = time.perf_counter()
@@ -564,6 +565,25 @@ def main() -> None:
             f"**{speedup:.0f}x** (inline {loop_s / inline_s:.0f}x) | {pqls:,} / {job_leads:,} |"
         )
         verdicts.append(("same scores and leads from the loop, inline and on workers", same))
+        figures.append(
+            figure(
+                f"job on workers at {LOOP_SIZE:,} workspaces",
+                job_s,
+                unit="s",
+                baseline="per-workspace ORM loop",
+                baseline_value=loop_s,
+                ratio=speedup,
+                target=("ratio", ">=", TARGET_SPEEDUP),
+                note=f"ratio is the speed-up; inline {inline_s:.2f} s; {job_load}",
+            )
+        )
+        figures.append(
+            figure(
+                "same scores and leads from the loop, inline and on workers",
+                same,
+                target=("value", "==", True),
+            )
+        )
         verdicts.append(
             (
                 f"job ≥ {TARGET_SPEEDUP}x faster than the loop ({speedup:.0f}x)",
@@ -598,12 +618,43 @@ def main() -> None:
                     job_s <= TARGET_SECONDS[size],
                 )
             )
+            figures.append(
+                figure(
+                    f"job on workers at {size:,} workspaces",
+                    job_s,
+                    unit="s",
+                    baseline="the job inline, one process" if size <= inline_largest else None,
+                    baseline_value=inline_s if size <= inline_largest else None,
+                    target=("value", "<=", TARGET_SECONDS[size]),
+                    note=f"{chunks} chunks, {scored / job_s:,.0f} workspaces/s; built in "
+                    f"{build_s:.0f} s; {job_load}",
+                )
+            )
             print(lines[-1], flush=True)
         worker_rss = workers.peak_rss_mib()
     finally:
         workers.stop()
 
     rss = _rss_mib()
+    for size in [s for s in SIZES if s > largest]:
+        figures.append(
+            figure(
+                f"job on workers at {size:,} workspaces",
+                None,
+                unit="s",
+                target=("value", "<=", TARGET_SECONDS[size]),
+                note=f"not run: BENCH_PQL_MAX={largest} (`make bench ONLY=pql "
+                f"BENCH_PQL_MAX={size}` runs it)",
+            )
+        )
+    figures.append(
+        figure(
+            "peak RSS of a worker process",
+            worker_rss,
+            unit="MiB",
+            target=("value", "<", TARGET_RSS_MIB),
+        )
+    )
     verdicts.append(
         (
             f"peak memory of a worker process < {TARGET_RSS_MIB} MiB ({worker_rss:,.0f} MiB)",
@@ -640,6 +691,13 @@ def main() -> None:
         ]
     )
     write_report("pql.md", report)
+    write_figures(
+        "pql",
+        "PQL scoring",
+        figures,
+        context=f"Celery worker ({WORKER_CONCURRENCY} processes), chunks of {chunk_size:,}; "
+        "synthetic freemium base built with bulk SQL.",
+    )
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ import re
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bench.common import django_setup, percentile, write_report
+from bench.common import django_setup, figure, percentile, quick, write_figures, write_report
 
-SIZES = (1_000, 100_000)
-ROUNDS = int(os.environ.get("BENCH_QUEUE_ROUNDS", 50))
+SIZES = (1_000, 5_000) if quick() else (1_000, 100_000)
+ROUNDS = int(os.environ.get("BENCH_QUEUE_ROUNDS", 5 if quick() else 50))
 WARMUP = 5
 REPS = 5
 POOL_USERS = 50  # the workspaces' members, shared
@@ -415,6 +415,7 @@ def main() -> None:
     small, large = SIZES
     lines = []
     verdicts = []
+    figures = []
     for key in measured[large]:
         a, b = measured[small][key], measured[large][key]
         p95_small = percentile(a["samples"], 95)
@@ -426,6 +427,25 @@ def main() -> None:
             f"{a['queries']} / {b['queries']} | {b['slowest_ms']:.1f} |"
         )
         label = f"{key[0]}, {key[1]}"
+        figures.append(
+            figure(
+                f"{label}: p95 at {large:,} leads",
+                p95_large * 1000,
+                unit="ms",
+                baseline=f"p95 at {small:,} leads",
+                baseline_value=p95_small * 1000,
+                target=("ratio", "<=", TARGET_RATIO),
+                note=f"p50 {_ms(percentile(b['samples'], 50))} ms; {b['queries']} queries",
+            )
+        )
+        figures.append(
+            figure(
+                f"{label}: p95 at {large:,} leads, absolute",
+                p95_large * 1000,
+                unit="ms",
+                target=("value", "<=", TARGET_P95_MS),
+            )
+        )
         verdicts.append(
             (
                 f"{label}: p95 at {large:,} ≤ {TARGET_P95_MS:.0f} ms ({_ms(p95_large)} ms)",
@@ -445,6 +465,13 @@ def main() -> None:
                 a["queries"] == b["queries"] and not a["counting"] and not b["counting"],
             )
         )
+    figures.append(
+        figure(
+            "every view: the same number of queries at both sizes, none counting the leads",
+            all(ok for text, ok in verdicts if "queries" in text),
+            target=("value", "==", True),
+        )
+    )
     urls = "\n".join(
         f"- {key[0]}, {key[1]}: `{value['url'][:120]}`" for key, value in measured[small].items()
     )
@@ -495,6 +522,13 @@ def main() -> None:
         ]
     )
     write_report("queue.md", report)
+    write_figures(
+        "queue",
+        "Sales queue",
+        figures,
+        context=f"Django's test client as a sales rep; {ROUNDS} timed requests per view; "
+        f"{small:,} and {large:,} leads.",
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,19 @@ import sys
 import threading
 import time
 
-from bench.common import ROOT, django_setup, free_port, percentile, start_gunicorn, write_report
+from bench.common import (
+    ROOT,
+    django_setup,
+    figure,
+    free_port,
+    percentile,
+    quick,
+    start_gunicorn,
+    write_figures,
+    write_report,
+)
 
-WORKSPACES = int(os.environ.get("BENCH_WEBHOOK_WORKSPACES", 300))
+WORKSPACES = int(os.environ.get("BENCH_WEBHOOK_WORKSPACES", 30 if quick() else 300))
 DUPLICATE_SHARE = 0.30  # of all deliveries
 LATENCY_SHARE = 0.40  # of the deliveries, interleaved with the minimal view
 CLIENTS = 4
@@ -92,7 +102,7 @@ def _life(stripe, rng: random.Random) -> None:
             stripe.subscribe(rng.choice(["pro", "business"]), rng.randint(1, 10))
 
 
-def _fixtures(fake) -> tuple[list, list]:
+def _fixtures(fake, count: int = WORKSPACES) -> tuple[list, list]:
     """(the benchmarked customers, their in-order twins), one workspace each."""
     from accounts import services
     from accounts.models import User
@@ -108,7 +118,7 @@ def _fixtures(fake) -> tuple[list, list]:
 
     start = int(time.time()) - 2 * 86_400
     customers, twins = [], []
-    for n in range(WORKSPACES):
+    for n in range(count):
         pair = []
         for role in ("run", "twin"):
             owner = User.objects.create_user(email=f"{role}{n}-{secrets.token_hex(3)}@bench.io")
@@ -476,6 +486,49 @@ def main() -> None:
     if problems:
         lines += ["", f"{len(problems)} problems, the first: " + problems[0]]
     write_report("webhooks.md", "\n".join(lines) + "\n")
+    write_figures(
+        "webhooks",
+        "Stripe webhooks",
+        [
+            figure(
+                "webhook acknowledgement p99",
+                w99 * 1000,
+                unit="ms",
+                baseline="minimal view (one INSERT) p99, interleaved",
+                baseline_value=m99 * 1000,
+                target=("ratio", "<=", 2),
+                note=f"p50 {w50 * 1000:.2f} ms against {m50 * 1000:.2f} ms",
+            ),
+            figure(
+                "acknowledged events/s",
+                rate,
+                unit="events/s",
+                target=("value", ">=", 300),
+                note=f"{deliveries - split:,} deliveries in {elapsed:.2f} s",
+            ),
+            figure(
+                "answered as duplicates",
+                duplicates,
+                baseline="duplicates sent",
+                baseline_value=deliveries - unique_events,
+                target=("ratio", "==", 1),
+            ),
+            figure("failed requests", len(failures), target=("value", "==", 0)),
+            figure(
+                "all events processed, after the last acknowledgement",
+                processing,
+                unit="s",
+            ),
+            figure(
+                "differences from the in-order twins and from Stripe (mirror, MRR, ledger)",
+                len(problems),
+                target=("value", "==", 0),
+            ),
+        ],
+        context=f"gunicorn ({WEB_WORKERS} workers) and one Celery worker; {WORKSPACES} "
+        f"workspaces, {unique_events:,} events, {deliveries:,} deliveries (30% duplicates), "
+        "shuffled.",
+    )
 
 
 if __name__ == "__main__":
