@@ -26,3 +26,8 @@ class Conflict(ApplicationError):
     """The change would break a rule about the current state (last owner, already a member)."""
 
     status = 409
+
+
+class UnknownToken(ApplicationError):
+    """A link's secret token matches nothing: mistyped, cut short, or guessed (counted by the
+    brute-force limit on invitation links)."""

@@ -16,16 +16,19 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import ratelimit, selectors, services
 from accounts.audit import AuditVocabulary, audit_entries
-from accounts.errors import ApplicationError
+from accounts.bruteforce import too_many_attempts
+from accounts.errors import ApplicationError, UnknownToken
 from accounts.forms import (
     AcceptAsNewUserForm,
     ApiKeyForm,
@@ -731,15 +734,71 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/profile.html", {"form": form}, status=status)
 
 
+# Password reset ---------------------------------------------------------------------------
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, with limits that say nothing about which addresses exist:
+    an address gets at most a few links an hour (beyond, the same "check your e-mail" page
+    and no e-mail), and a client address may ask a few more times an hour in all (beyond, a
+    page saying so)."""
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        client = ratelimit.client_ip(self.request) or "unknown"
+        per_ip = ratelimit.password_reset_per_ip()
+        if wait := ratelimit.blocked_for(per_ip, client):
+            return too_many_attempts(
+                self.request,
+                title="Too many password resets",
+                explanation=(
+                    f"{per_ip.attempts} password resets were asked for from your network "
+                    "within an hour, so no more are sent to it for now, to stop anyone "
+                    "flooding inboxes. If you asked already, the link is in your e-mail."
+                ),
+                retry_after=wait,
+            )
+        ratelimit.hit(per_ip, client)
+        email = User.objects.normalize_email(form.cleaned_data["email"])
+        per_address = ratelimit.password_reset_per_address()
+        if ratelimit.blocked_for(per_address, email):
+            return HttpResponseRedirect(self.get_success_url())
+        ratelimit.hit(per_address, email)
+        return super().form_valid(form)
+
+
 # Accepting an invitation ------------------------------------------------------------------
+
+
+def _invitation_links_paused(request: HttpRequest, wait: int) -> HttpResponse:
+    return too_many_attempts(
+        request,
+        title="Invitation links paused",
+        explanation=(
+            f"{ratelimit.invitation_token_failures().attempts} invitation links that do not "
+            "exist were opened from your network in a short time, so invitation links are "
+            "paused for it, to stop anyone guessing them. If you have a real invitation, "
+            "copy its link from the newest e-mail exactly as it is."
+        ),
+        retry_after=wait,
+    )
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """The link in the invitation e-mail. A logged-in invitee joins with one click; someone
-    without an account sets a password; someone with an account logs in first."""
+    without an account sets a password; someone with an account logs in first.
+
+    Links that match no invitation are counted per client address: past the limit, every
+    invitation link from that address is refused for a while (429), the right one too."""
+    client = ratelimit.client_ip(request) or "unknown"
+    if wait := ratelimit.blocked_for(ratelimit.invitation_token_failures(), client):
+        return _invitation_links_paused(request, wait)
     try:
         invitation = services.invitation_check(token=token)
     except ApplicationError as exc:
+        if isinstance(exc, UnknownToken) and (
+            wait := ratelimit.hit(ratelimit.invitation_token_failures(), client)
+        ):
+            return _invitation_links_paused(request, wait)
         return render(
             request, "accounts/invitation_invalid.html", {"error": exc.message}, status=exc.status
         )

@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    # Counts failed log-ins and locks out the guesser (accounts/bruteforce.py).
+    "axes",
     "accounts",
     "billing",
     "usage",
@@ -92,6 +94,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Keeps the first visit's UTM parameters and referrer in a signed cookie for sign-up.
     "accounts.signup_source.FirstVisitSourceMiddleware",
+    # Last: turns a locked-out log-in into the page that explains it (accounts/bruteforce.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -180,6 +184,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The log-in lock-out watches every log-in over HTTP before the model backend checks it.
+AUTHENTICATION_BACKENDS = [
+    "accounts.bruteforce.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -334,6 +343,30 @@ HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 
 # Stripe events whose queue message was lost (the broker down when the webhook stored them)
 # are queued again this many seconds after they arrived; beat looks for them as often.
 HANDOFF_STRIPE_REQUEUE_SECONDS = env.int("HANDOFF_STRIPE_REQUEUE_SECONDS", default=60)
+# Brute force. How many reverse proxies stand in front of the web processes (each appends to
+# X-Forwarded-For): the client's address, which the limits below count by, is that many
+# entries from the end. 0 (no proxy): X-Forwarded-For is ignored, anyone could write it.
+HANDOFF_PROXY_COUNT = env.int("HANDOFF_PROXY_COUNT", default=0)
+# Wrong passwords for one e-mail address from one client address before log-in for that pair
+# pauses, and for how long (the site's log-in and the admin's).
+HANDOFF_LOGIN_FAILURE_LIMIT = env.int("HANDOFF_LOGIN_FAILURE_LIMIT", default=5)
+HANDOFF_LOGIN_COOLOFF_MINUTES = env.int("HANDOFF_LOGIN_COOLOFF_MINUTES", default=15)
+# Failed API key authentications one client address may make in a minute (429 beyond).
+HANDOFF_API_KEY_FAILURES_PER_MINUTE = env.int("HANDOFF_API_KEY_FAILURES_PER_MINUTE", default=20)
+# django-axes, configured from the settings above (accounts/bruteforce.py).
+AXES_FAILURE_LIMIT = "accounts.bruteforce.login_failure_limit"
+AXES_COOLOFF_TIME = "accounts.bruteforce.login_cooloff"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.bruteforce.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.ratelimit.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.bruteforce.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+# The pause runs from the failure that started it: attempts during it do not extend it, so
+# the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Successful log-ins are not recorded a second time (the audit log has what matters).
+AXES_DISABLE_ACCESS_LOG = True
 # PQL score history: every day's snapshot is kept this many days, one a week beyond, and
 # nothing older than HANDOFF_PQL_HISTORY_DAYS.
 HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)
@@ -360,6 +393,9 @@ LOGGING = {
     # Django's own loggers print through the root handler only (no duplicate lines).
     "loggers": {"django": {"handlers": [], "propagate": True}},
 }
+# django-axes announces its configuration at every start; its warnings (a failed log-in,
+# a lock-out) still show.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}
 if CELERY_TASK_ALWAYS_EAGER:
     # Tasks run in-process: a line for every task that ran (thousands while seeding the demo)
     # says nothing a worker's log would; failures are still logged.

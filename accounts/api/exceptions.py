@@ -37,5 +37,8 @@ UNAUTHORIZED = OpenApiResponse(
 )
 THROTTLED = OpenApiResponse(
     ErrorSerializer,
-    description="Over the key's rate limit: retry after the seconds in the Retry-After header.",
+    description=(
+        "Over the key's rate limit, or too many failed API key authentications from the "
+        "client's address: retry after the seconds in the Retry-After header."
+    ),
 )

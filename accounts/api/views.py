@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
-from accounts.api.exceptions import UNAUTHORIZED
+from accounts.api.exceptions import THROTTLED, UNAUTHORIZED
 
 
 class WorkspaceSerializer(serializers.Serializer):
@@ -28,7 +28,7 @@ class WorkspaceView(APIView):
 
     @extend_schema(
         operation_id="workspace_retrieve",
-        responses={200: WorkspaceSerializer, 401: UNAUTHORIZED},
+        responses={200: WorkspaceSerializer, 401: UNAUTHORIZED, 429: THROTTLED},
         examples=[
             OpenApiExample(
                 "Workspace",

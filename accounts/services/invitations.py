@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.errors import ApplicationError, Conflict, PermissionDenied
+from accounts.errors import ApplicationError, Conflict, PermissionDenied, UnknownToken
 from accounts.locks import workspace_lock
 from accounts.models import (
     AuditEvent,
@@ -205,7 +205,7 @@ def invitation_check(*, token: str, now: datetime | None = None) -> Invitation:
         Invitation.objects.select_related("workspace").filter(token_hash=hash_secret(token)).first()
     )
     if invitation is None:
-        raise ApplicationError(
+        raise UnknownToken(
             "This invitation link is not valid. It may have been resent: use the newest e-mail."
         )
     _invitation_require_acceptable(invitation, now or timezone.now())
