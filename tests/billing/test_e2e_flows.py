@@ -350,6 +350,85 @@ def test_checkout_puts_the_workspace_on_the_plan_it_paid_for(owner, team):
     assert ledger_violations() == []
 
 
+def _at_once(*clicks) -> list[Page]:
+    """Each click (a function returning the page it lands on) in its own thread, released
+    together: two browser tabs submitted at the same moment."""
+    start = threading.Barrier(len(clicks))
+    pages: list[Page] = []
+
+    def click(submit) -> None:
+        start.wait()
+        pages.append(submit())
+
+    threads = [threading.Thread(target=click, args=(c,)) for c in clicks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return pages
+
+
+def _second_tab(site: str, visitor: Visitor) -> Visitor:
+    tab = Visitor(site)
+    tab.http.cookies.update(visitor.http.cookies)
+    return tab
+
+
+def _charged_once(team) -> None:
+    assert [(i.status, i.amount_paid_cents) for i in Invoice.objects.filter(workspace=team)] == [
+        ("paid", 3_600)
+    ]
+    live = [
+        data
+        for data in LocalGateway().subscriptions()
+        if data["metadata"].get("workspace_id") == str(team.pk) and data["status"] == "active"
+    ]
+    assert len(live) == 1
+    subscription = mirror(team)
+    assert (subscription.plan.code, subscription.seats, subscription.status) == ("pro", 3, "active")
+    assert subscription.stripe_subscription_id == live[0]["id"]
+    assert movements(team) == [("new", 3_600)]
+    assert ledger_violations() == []
+
+
+def test_two_tabs_paying_two_checkouts_of_one_workspace_subscribe_it_once(owner, team, site):
+    tab = _second_tab(site, owner)
+    pages = []
+    for visitor in (owner, tab):  # each tab opened the checkout from the billing page
+        billing = visitor.open(billing_path(team))
+        pages.append(visitor.submit(billing, "checkout-form", price=price_of("pro").pk, seats=3))
+    assert pages[0].path != pages[1].path  # two checkout sessions
+
+    answers = _at_once(
+        lambda: owner.submit(pages[0], "card-form", card_number=CARD_OK),
+        lambda: tab.submit(pages[1], "card-form", card_number=CARD_OK),
+    )
+
+    assert sorted(answer.status for answer in answers) == [200, 409]
+    refused = next(answer for answer in answers if answer.status == 409)
+    assert "This workspace already has a subscription" in refused.reads
+    paid = next(answer for answer in answers if answer.status == 200)
+    assert paid.attrs("checkout-status")["data-done"] == "true"
+    _charged_once(team)
+
+
+def test_two_tabs_paying_the_same_checkout_charge_once(owner, team, site):
+    billing = owner.open(billing_path(team))
+    checkout = owner.submit(billing, "checkout-form", price=price_of("pro").pk, seats=3)
+    tab = _second_tab(site, owner)
+    same_page = tab.open(checkout.url)
+
+    answers = _at_once(
+        lambda: owner.submit(checkout, "card-form", card_number=CARD_OK),
+        lambda: tab.submit(same_page, "card-form", card_number=CARD_OK),
+    )
+
+    assert sorted(answer.status for answer in answers) == [200, 409]
+    refused = next(answer for answer in answers if answer.status == 409)
+    assert "This checkout session is complete" in refused.reads
+    _charged_once(team)
+
+
 # Seat, plan and interval changes ----------------------------------------------------------
 
 

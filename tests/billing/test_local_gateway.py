@@ -5,6 +5,7 @@ Stripe's side is the gateway's own table; the webhook endpoint at the other end 
 posts is a small recording server here (the edge of the world), so these tests see exactly
 what the gateway sends."""
 
+import io
 import json
 import threading
 from dataclasses import dataclass, field
@@ -12,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.management import call_command
 
 from billing.models import LocalStripeObject, Plan, Price, Subscription
 from billing.stripe import local
 from billing.stripe.client import StripeRefused, StripeUnavailable, webhook_event_verify
 from billing.stripe.local import LocalGateway, add_interval, prorated
+from billing.stripe.verify import ledger_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -586,6 +589,55 @@ def test_events_since_and_subscriptions_list_what_stripe_would(workspace, other_
     assert gateway.subscription_retrieve(first["subscription"])["id"] == first["subscription"]
     with pytest.raises(StripeRefused, match="No such subscription"):
         gateway.subscription_retrieve("sub_local_missing")
+
+
+def test_reconciliation_pages_through_the_local_gateway_as_through_stripe(
+    workspace, other_workspace, settings
+):
+    settings.STRIPE_SECRET_KEY, settings.HANDOFF_DEMO_BILLING = "", True  # the embedded default
+    _no_trial("pro")
+    first = _subscribe(workspace, _price("pro"), seats=2)  # its webhooks never delivered
+    _subscribe(other_workspace, _price("business"), seats=1)
+    template = _stored(first["subscription"])
+    oldest = LocalStripeObject.objects.get(stripe_id=first["subscription"]).created
+    LocalStripeObject.objects.bulk_create(  # ended subscriptions of customers gone long ago
+        LocalStripeObject(
+            stripe_id=f"sub_local_gone{n:03d}",
+            object="subscription",
+            data=template | {"id": f"sub_local_gone{n:03d}", "status": "canceled", "metadata": {}},
+            created=oldest - timedelta(days=40, seconds=n % 7),
+        )
+        for n in range(150)
+    )
+    gateway = LocalGateway()
+    seen, after, pages = [], "", 0
+    while True:
+        data, more = gateway.subscriptions_page(starting_after=after)
+        pages += 1
+        seen += [subscription["id"] for subscription in data]
+        if not more:
+            break
+        after = data[-1]["id"]
+
+    assert (pages, len(seen)) == (2, 152)
+    assert seen == [subscription["id"] for subscription in gateway.subscriptions()]
+    events, more = gateway.events_page(created_gte=0, types=[])
+    assert (events, more) == (list(gateway.events_since(created_gte=0, types=[])), False)
+
+    lines = io.StringIO()
+    call_command("reconcile_stripe", stdout=lines)
+
+    assert any(line.startswith("recovered ") for line in lines.getvalue().splitlines())
+    mirror = Subscription.objects.select_related("plan").get(workspace=workspace)
+    assert (mirror.plan.code, mirror.seats, mirror.status, mirror.mrr_cents) == (
+        "pro",
+        2,
+        "active",
+        2 * _price("pro").amount_cents,
+    )
+    call_command("reconcile_stripe", stdout=(again := io.StringIO()))
+    assert again.getvalue().splitlines() == ["nothing to repair"]
+    assert ledger_verify() == []
 
 
 def test_events_of_one_simulated_second_sort_by_id_in_the_order_they_were_created():
