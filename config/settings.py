@@ -144,6 +144,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "handoff",
+            # Keys carry the cache's epoch: nothing cached before a Redis outage is trusted
+            # after it (an invalidation may have been lost meanwhile).
+            "KEY_FUNCTION": "accounts.cache.epoch_key",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
     }
