@@ -22,9 +22,20 @@
     });
   }
 
+  // A new account or workspace starts in the browser's time zone (the field stays editable).
+  function guessTimeZone() {
+    document.querySelectorAll("form[data-guess-time-zone] [name=time_zone]").forEach(function (field) {
+      if (!field.dataset.guessed) {
+        field.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+        field.dataset.guessed = "true";
+      }
+    });
+  }
+
   function enhance() {
     showCurrentLink();
     markScrollingTables();
+    guessTimeZone();
   }
 
   document.addEventListener("DOMContentLoaded", enhance);
