@@ -23,7 +23,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts import ratelimit, selectors, services
 from accounts.audit import AuditVocabulary, audit_entries
@@ -121,6 +121,7 @@ def _paywall_at_limit(workspace: Workspace, result: LimitCheck) -> LimitExceeded
     return LimitExceeded(result, upgrade_url=upgrade_url)
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """Anonymous visitors go to sign-up; a member with one workspace goes straight to it."""
     if not request.user.is_authenticated:
@@ -201,6 +202,7 @@ def welcome(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
+@require_safe
 @workspace_view
 def onboarding(request: HttpRequest, membership: Membership) -> HttpResponse:
     rule = activation_rule()
@@ -264,6 +266,7 @@ def _back_to_members(membership: Membership) -> HttpResponse:
     return redirect("workspace_members", workspace_slug=membership.workspace.slug)
 
 
+@require_safe
 @workspace_view
 def members(request: HttpRequest, membership: Membership) -> HttpResponse:
     return _members_page(request, membership)
@@ -395,6 +398,7 @@ def _api_keys_page(
     return render(request, "accounts/api_keys.html", context, status=status)
 
 
+@require_safe
 @workspace_view
 def api_keys(request: HttpRequest, membership: Membership) -> HttpResponse:
     return _api_keys_page(request, membership)
@@ -459,6 +463,7 @@ def _may_delete_project(membership: Membership, project: Project) -> bool:
     return membership.can_manage or project.created_by_id == membership.user_id
 
 
+@require_safe
 @workspace_view
 def projects(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The workspace's projects; any member sees them and may create one."""
@@ -540,6 +545,7 @@ def project_delete(request: HttpRequest, membership: Membership, project_id: int
 AUDIT_LOG_PAGE_SIZE = 50
 
 
+@require_safe
 @workspace_view
 def audit_log(request: HttpRequest, membership: Membership) -> HttpResponse:
     """Every recorded change in the workspace, newest first. Owners and admins only, and

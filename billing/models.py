@@ -637,7 +637,9 @@ class BillingSettings(models.Model):
 
     @classmethod
     def load(cls) -> "BillingSettings":
-        return cls.objects.get_or_create(pk=1)[0]
+        """The row, or (before a billing admin first saves it) the defaults, unsaved: reading
+        the settings never writes them."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
 class LocalStripeObject(models.Model):

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 
 def _database_ok() -> bool:
@@ -37,6 +38,7 @@ def _redis_state() -> str:
         client.close()
 
 
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 while the database answers (Redis down is reported, not fatal: PostgreSQL is the

@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.views.decorators.http import require_safe
 
 from accounts.errors import ApplicationError
 
@@ -58,7 +59,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
     def get_urls(self):
         backtest = path(
             "<int:object_id>/backtest/",
-            self.admin_site.admin_view(self.backtest_view),
+            self.admin_site.admin_view(require_safe(self.backtest_view)),
             name="pql_scoringmodel_backtest",
         )
         return [backtest, *super().get_urls()]

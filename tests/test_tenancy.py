@@ -85,7 +85,7 @@ WORKSPACE_URLS: dict[str, tuple[str, Callable[[Objects], dict] | None]] = {
     "workspace_billing_change": ("get", None),
     "workspace_billing_cancel": ("post", None),
     "workspace_billing_resume": ("post", None),
-    "workspace_billing_portal": ("get", None),
+    "workspace_billing_portal": ("post", None),
     "workspace_billing_return": ("get", None),
     "workspace_billing_status": ("get", None),
     "workspace_notifications": ("get", None),

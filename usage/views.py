@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from accounts.models import Membership
 from accounts.views import workspace_view
@@ -72,6 +73,7 @@ def _bars(history: list[tuple[date, int]]) -> tuple[list[Bar], int]:
     return bars, peak
 
 
+@require_safe
 @workspace_view
 def usage(request: HttpRequest, membership: Membership) -> HttpResponse:
     workspace = membership.workspace

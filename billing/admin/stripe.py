@@ -10,6 +10,7 @@ Registered by ``billing.admin``.
 import json
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpRequest, HttpResponseRedirect
@@ -235,7 +236,13 @@ class BillingSettingsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        """The one row, its defaults until first saved (opening the page writes nothing)."""
+        return BillingSettings.load() if str(object_id) == "1" else None
+
     def changelist_view(self, request: HttpRequest, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         settings_row = BillingSettings.load()
         return HttpResponseRedirect(
             reverse("admin:billing_billingsettings_change", args=[settings_row.pk])

@@ -311,10 +311,11 @@ def workspace_billing_resume(request: HttpRequest, membership: Membership) -> Ht
     return redirect("workspace_billing", workspace_slug=membership.workspace.slug)
 
 
-@require_http_methods(["GET", "POST"])
+@require_POST
 @workspace_view
 def workspace_billing_portal(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """To the billing portal (card, invoices), coming back to the billing page."""
+    """To the billing portal (card, invoices), coming back to the billing page. A POST: each
+    visit opens a new portal session at Stripe."""
     if not membership.can_manage:
         return _forbidden(request, membership)
     workspace = membership.workspace

@@ -6,6 +6,7 @@ from datetime import datetime
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts.models import Membership
 from accounts.views import workspace_view
@@ -115,6 +116,7 @@ def _override_rows(entitlements: Entitlements, features: dict[str, Feature]) -> 
     return rows
 
 
+@require_safe
 @workspace_view
 def workspace_plan(request: HttpRequest, membership: Membership) -> HttpResponse:
     """The workspace's plan: each limit with what is used, its features, the overrides in

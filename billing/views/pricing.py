@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from accounts import selectors as accounts_selectors
 from accounts.models import Membership
@@ -123,6 +124,7 @@ def _pricing_rows(plans: tuple[PlanView, ...]) -> tuple[list[Row], list[Row]]:
     return limit_rows, feature_rows
 
 
+@require_safe
 def pricing(request: HttpRequest) -> HttpResponse:
     """The plan comparison table: offered plans in tier order, their limits, features and
     per-seat prices, monthly or yearly (``?interval=year``)."""

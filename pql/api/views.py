@@ -455,9 +455,9 @@ class LeadAssignView(SalesView):
         examples=[OpenApiExample("To a rep", value={"owner": 5}, request_only=True)],
     )
     def post(self, request: Request, lead_id: int) -> Response:
-        data = request_data(AssignRequestSerializer, request.data)
-        if not services.is_manager(request.user):
+        if not services.is_manager(request.user):  # before the body: a rep learns nothing more
             raise PermissionDenied(ASSIGN_MESSAGE)
+        data = request_data(AssignRequestSerializer, request.data)
         owner = None
         if data["owner"] is not None:
             owner = selectors.sales_user_get(user_id=data["owner"])

@@ -370,8 +370,9 @@ def leads_bulk_status(
 
 
 def queue_settings() -> QueueSettings:
-    settings, _ = QueueSettings.objects.get_or_create(pk=1)
-    return settings
+    """The queue's settings, or (before a manager first saves them) the defaults, unsaved:
+    reading them never writes them."""
+    return QueueSettings.objects.filter(pk=1).first() or QueueSettings(pk=1)
 
 
 def working_hours(settings: QueueSettings | None = None) -> WorkingHours:

@@ -114,7 +114,7 @@ def test_without_a_gateway_seat_and_plan_changes_cancel_and_portal_change_nothin
     canceled = owner_client.post(
         billing_url(workspace, "workspace_billing_cancel"), {"reason": "too_expensive"}
     )
-    portal = owner_client.get(billing_url(workspace, "workspace_billing_portal"))
+    portal = owner_client.post(billing_url(workspace, "workspace_billing_portal"))
 
     for response in (preview, changed, upgraded, canceled, portal):
         assert response.status_code == 503, response.request

@@ -125,7 +125,7 @@ def test_a_boosted_checkout_leaves_the_page_with_an_htmx_redirect(owner_client, 
 
 
 def test_the_portal_needs_a_billing_account(owner_client, workspace):
-    response = owner_client.get(billing_url(workspace, "workspace_billing_portal"))
+    response = owner_client.post(billing_url(workspace, "workspace_billing_portal"))
 
     assert response.status_code == 409
     assert "no billing account yet" in response.text
@@ -192,7 +192,7 @@ def test_every_page_of_a_past_due_workspace_shows_the_banner(client, workspace, 
     member_view = client.get(reverse(name, args=[workspace.slug])).text
 
     assert "Payment failed — fix your card" in owner_view
-    assert f'href="/w/{workspace.slug}/billing/portal/"' in owner_view
+    assert f'action="/w/{workspace.slug}/billing/portal/"' in owner_view
     assert "Payment failed — fix your card" in member_view
     assert "Ask an owner or admin to update the card" in member_view
 
@@ -336,7 +336,7 @@ def test_the_local_pages_are_gone_when_billing_runs_on_stripe(owner_client, work
 
 
 def test_the_local_portal_lists_invoices_and_replaces_the_card(owner_client, workspace, pro):
-    portal = owner_client.get(billing_url(workspace, "workspace_billing_portal"))
+    portal = owner_client.post(billing_url(workspace, "workspace_billing_portal"))
     assert portal.status_code == 302
     location = urlsplit(portal["Location"])
     assert location.path == f"/billing/local/portal/{pro.stripe_customer_id}/"

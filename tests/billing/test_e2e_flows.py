@@ -660,7 +660,7 @@ def test_a_failed_payment_is_shown_then_fixed_in_the_portal(owner, team):
     assert Invoice.objects.get(workspace=team).status == "open"
     assert movements(team) == [("new", 2_400)]  # billed, not yet paid: still MRR
 
-    portal = owner.follow(billing, "Billing portal")
+    portal = owner.submit(billing, "portal-form")
     assert portal.path.startswith("/billing/local/portal/cus_local_")
     fixed = owner.submit(portal, "card-form", card_number=CARD_OK)
 

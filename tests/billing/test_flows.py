@@ -248,7 +248,7 @@ def test_a_failed_payment_shows_the_banner_keeps_limits_for_the_grace_period_the
     )
 
     # The card is replaced in the portal: the invoice is paid and the subscription recovers.
-    portal = client.get(billing_url(workspace, "workspace_billing_portal"))
+    portal = client.post(billing_url(workspace, "workspace_billing_portal"))
     portal_url = urlsplit(portal["Location"])
     client.post(f"{portal_url.path}?{portal_url.query}", {"card_number": CARD_OK})
 
@@ -686,7 +686,7 @@ REFUSALS = [
     ("checkout-while-paying", _paying, "post", "workspace_billing_checkout", "already has a"),
     ("change-on-free", None, "post", "workspace_billing_change", "no paid subscription"),
     ("change-past-due", _past_due, "post", "workspace_billing_change", "update the card"),
-    ("portal-on-free", None, "get", "workspace_billing_portal", "no billing account yet"),
+    ("portal-on-free", None, "post", "workspace_billing_portal", "no billing account yet"),
 ]
 
 
@@ -729,7 +729,7 @@ def test_every_conflict_on_the_billing_pages_shows_its_reason(
         ("post", "workspace_billing_change", {"price": "pro", "seats": "4"}),
         ("post", "workspace_billing_cancel", {"reason": "unused"}),
         ("post", "workspace_billing_resume", {}),
-        ("get", "workspace_billing_portal", {}),
+        ("post", "workspace_billing_portal", {}),
     ],
 )
 def test_members_can_look_but_not_change_billing(

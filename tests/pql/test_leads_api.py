@@ -258,6 +258,15 @@ def test_a_rep_cannot_assign_even_to_themselves(rep, lead):
     assert response.json()["detail"] == "Only sales managers assign leads to others."
 
 
+@pytest.mark.parametrize("body", [{}, {"owner": "nobody"}, {"owner": 1, "score": 99}])
+def test_a_rep_is_refused_assigning_whatever_the_body_says(rep, lead, body):
+    response = _post(_client(rep), f"{LEADS}/{lead.pk}/assign", body)
+
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Only sales managers assign leads to others."
+    assert Lead.objects.get(pk=lead.pk).owner is None
+
+
 def test_assigning_to_nobody_or_an_unknown_user_or_a_non_rep(manager, billing_admin, rep, lead):
     client = _client(manager)
     _post(client, f"{LEADS}/{lead.pk}/assign", {"owner": rep.pk})

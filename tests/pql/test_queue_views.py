@@ -527,6 +527,17 @@ def test_bad_settings_are_400_naming_the_field_and_nothing_is_saved(client, mana
     assert QueueSettings.objects.get().sla_hours == 24
 
 
+def test_reading_the_queue_and_its_settings_saves_no_settings(client, manager, lead):
+    QueueSettings.objects.all().delete()  # as before the first manager saves them
+    client.force_login(manager)
+
+    assert client.get("/sales/").status_code == 200
+    assert client.get("/sales/settings/").status_code == 200
+    assert client.get(f"/sales/leads/{lead.pk}/").status_code == 200
+
+    assert not QueueSettings.objects.exists()
+
+
 def test_the_settings_page_shows_sla_attainment_per_rep(client, manager, rep, rep2):
     on_time, late = open_leads(["On time", "Late"], days_ago=10)
     lead_claim(lead=on_time, actor=rep)

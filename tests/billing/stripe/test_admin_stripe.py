@@ -174,8 +174,26 @@ def test_billing_admins_edit_the_grace_period(billing_client):
     assert BillingSettings.load().grace_period_days == 21
 
 
+def test_opening_the_billing_settings_writes_nothing_until_they_are_saved(billing_client):
+    url = reverse("admin:billing_billingsettings_change", args=[1])
+
+    listing = billing_client.get(reverse("admin:billing_billingsettings_changelist"))
+    page = billing_client.get(url)
+
+    assert (listing.status_code, listing["Location"]) == (302, url)
+    assert page.status_code == 200
+    assert 'value="14"' in page.text  # the default, shown
+    assert not BillingSettings.objects.exists()
+    assert BillingSettings.load().grace_period_days == 14
+
+    billing_client.post(url, {"grace_period_days": 7})
+
+    assert BillingSettings.objects.get().grace_period_days == 7
+
+
 def test_sales_reps_cannot_edit_billing_settings(sales_client):
-    BillingSettings.load()
+    listing = sales_client.get(reverse("admin:billing_billingsettings_changelist"))
+    assert listing.status_code == 403
 
     response = sales_client.post(
         reverse("admin:billing_billingsettings_change", args=[1]), {"grace_period_days": 99}

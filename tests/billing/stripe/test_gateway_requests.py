@@ -133,7 +133,7 @@ def test_the_billing_portal_sends_a_well_formed_session_and_sends_the_customer_t
 ):
     fake_stripe.put_portal_configuration()
 
-    response = owner_client.get(billing_url(workspace, "workspace_billing_portal"))
+    response = owner_client.post(billing_url(workspace, "workspace_billing_portal"))
 
     (request,) = fake_stripe.requests_to("/v1/billing_portal/sessions", "POST")
     assert response.status_code == 302
