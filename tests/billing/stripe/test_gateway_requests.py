@@ -153,8 +153,13 @@ def test_reconciliation_lists_events_and_subscriptions_with_well_formed_requests
     (subscriptions,) = fake_stripe.requests_to("/v1/subscriptions", "GET")
     assert set(events.params) == {"created", "types", "limit"}
     assert sorted(events.params["types"]) == sorted(HANDLED_TYPES)
-    assert subscriptions.params == {"status": "all", "limit": "100"}
-    assert len(fake_stripe.requests_to(f"/v1/subscriptions/{paying.subscription['id']}")) == 1
+    assert subscriptions.params == {
+        "status": "all",
+        "limit": "100",
+        "expand": ["data.discounts.source.coupon"],
+    }
+    # The list carries each subscription as a retrieve would: none is fetched one by one.
+    assert fake_stripe.requests_to(f"/v1/subscriptions/{paying.subscription['id']}") == []
 
 
 def test_the_fake_refuses_what_the_sdks_parameter_types_do_not_allow(fake_stripe, paying):
