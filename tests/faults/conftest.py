@@ -121,17 +121,19 @@ class Servers:
     def _log(self, name: str) -> Path:
         return self.logs / f"{len(self.started)}-{name}.log"
 
-    def gunicorn(self, *, workers: int = 2, **settings: str) -> Gunicorn:
+    def gunicorn(self, *, workers: int = 2, wait: bool = True, **settings: str) -> Gunicorn:
+        """gunicorn, ready to answer unless ``wait`` is off (then ``wait_ready()`` later:
+        servers start side by side)."""
         server = Gunicorn(self.environment(**settings), self._log("gunicorn"), workers=workers)
         self.started.append(server)
-        return server
+        return server.wait_ready() if wait else server
 
-    def worker(self, *, concurrency: int = 1, **settings: str) -> CeleryWorker:
+    def worker(self, *, concurrency: int = 1, wait: bool = True, **settings: str) -> CeleryWorker:
         worker = CeleryWorker(
             self.environment(**settings), self._log("worker"), concurrency=concurrency
         )
         self.started.append(worker)
-        return worker
+        return worker.wait_ready() if wait else worker
 
     def beat(self, **settings: str) -> CeleryBeat:
         beat = CeleryBeat(self.environment(**settings), self._log("beat"))

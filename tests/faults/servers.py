@@ -133,7 +133,7 @@ def server_environment(*, database_url: str, redis_url: str, **extra: str) -> di
 
 class Process:
     """A server process started by a test, its output in a log file; ``stop()`` ends it
-    (SIGTERM, then SIGKILL of its whole process group)."""
+    (SIGKILL of its whole process group)."""
 
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
@@ -166,25 +166,30 @@ class Process:
         return []
 
     def stop(self) -> None:
-        _stop(self.process)
-        # Nothing of it (a pool worker orphaned by a SIGKILL) outlives the test.
+        """SIGKILL to the whole process group (its pool workers too): the test is over, and
+        nothing it left half-done matters to the next one, which starts from a flushed
+        database and an empty Redis."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 class Gunicorn(Process):
     def __init__(self, env: dict[str, str], log: Path, *, workers: int = 2) -> None:
-        self.port = test_services.free_port()
+        self.port, self.workers = test_services.free_port(), workers
         command = [sys.executable, "-m", "gunicorn", "config.wsgi"]
         command += [f"--bind=127.0.0.1:{self.port}", f"--workers={workers}"]
         command += ["--timeout=30", "--graceful-timeout=5"]
         super().__init__(command, env, log)
-        wait_for(self._ready, timeout=30, what=f"gunicorn to start:\n{self.output()}")
+
+    def wait_ready(self) -> "Gunicorn":
+        wait_for(self._ready, timeout=60, what=f"gunicorn to start:\n{self.output()}")
         wait_for(
-            lambda: len(self.children()) == workers,
-            timeout=30,
+            lambda: len(self.children()) == self.workers,
+            timeout=60,
             what=f"gunicorn's workers:\n{self.output()}",
         )
+        return self
 
     def _ready(self) -> bool:
         assert self.alive(), self.output()
@@ -215,12 +220,15 @@ class CeleryWorker(Process):
         command += [f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"]
         command += ["--without-heartbeat", "--loglevel=INFO", "-n", f"faults-{os.getpid()}@%h"]
         super().__init__(command, env, log)
+
+    def wait_ready(self) -> "CeleryWorker":
         wait_for(
             lambda: "ready." in self.output() or not self.alive(),
-            timeout=30,
+            timeout=60,
             what=f"the Celery worker:\n{self.output()}",
         )
         assert self.alive(), self.output()
+        return self
 
 
 class CeleryBeat(Process):

@@ -62,9 +62,11 @@ def test_webhooks_while_the_broker_is_down_are_stored_before_2xx_and_processed_a
         "STRIPE_API_BASE": fake_stripe.base_url,
         "HANDOFF_STRIPE_REQUEUE_SECONDS": REQUEUE_SECONDS,
     }
-    web = servers.gunicorn(**stripe)
-    servers.worker(**stripe)
+    web = servers.gunicorn(wait=False, **stripe)
+    worker = servers.worker(wait=False, **stripe)
     servers.beat(**stripe)
+    web.wait_ready()
+    worker.wait_ready()
 
     redis_server.stop()
     for evt in [*events, events[1], events[-2]]:  # two delivered twice

@@ -49,12 +49,12 @@ def _restart_under(load: Load, tally: Tally, postgres) -> None:
     """Some requests succeed, PostgreSQL stops (fast shutdown) while they keep coming, starts
     again, and more succeed; then the load stops."""
     try:
-        wait_for(lambda: tally.size() >= 60, timeout=60, what="answers before the restart")
+        wait_for(lambda: tally.size() >= 40, timeout=60, what="answers before the restart")
         postgres.stop()
         wait_for(lambda: tally.unavailable >= 3, timeout=30, what="503 answers")
         postgres.start()
         before = tally.size()
-        wait_for(lambda: tally.size() >= before + 60, timeout=60, what="answers after it")
+        wait_for(lambda: tally.size() >= before + 40, timeout=60, what="answers after it")
     finally:
         load.stop()
     connections["default"].close()  # the test's own connection did not survive the restart
