@@ -12,6 +12,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from django.conf import settings
 
 from config.log_format import JsonFormatter
+from config.log_redaction import RedactSecrets
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -24,10 +25,13 @@ app.autodiscover_tasks()
 @after_setup_task_logger.connect
 def _json_log_lines(logger, **kwargs) -> None:
     """Workers and beat set up their own log handlers (``-l`` sets the level); with
-    LOG_FORMAT=json they write JSON lines like the web processes."""
-    if settings.LOG_FORMAT == "json":
-        for handler in logger.handlers:
+    LOG_FORMAT=json they write JSON lines like the web processes. Their handlers keep
+    secrets out of log lines as the web processes' do."""
+    for handler in logger.handlers:
+        if settings.LOG_FORMAT == "json":
             handler.setFormatter(JsonFormatter())
+        if not any(isinstance(existing, RedactSecrets) for existing in handler.filters):
+            handler.addFilter(RedactSecrets())
 
 
 # The one place periodic jobs are declared. Each entry names a task and when it runs.

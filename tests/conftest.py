@@ -1,14 +1,45 @@
 """Shared fixtures. The suite runs against real PostgreSQL and Redis (``make test`` starts
 throwaway ones); Celery tasks run eagerly unless a test starts real workers."""
 
+import os
+
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.core.cache import cache
 
 from billing import entitlements
 from config.celery_app import app as celery_app
+from tests import log_secrets
 from tests.factories import UserFactory, WorkspaceFactory, add_member
 from usage import current, selectors
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the process that reports (not an xdist worker): fail the run if any secret the
+    suite made appears in the session's logs (tests/log_secrets.py)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not session.testscollected:
+        return
+    logs, known, findings = log_secrets.secrets_in_logs(log_secrets.log_dir())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if findings:
+        if reporter:
+            reporter.write_sep("=", "secrets found in the logs of this run", red=True)
+            for finding in findings[:50]:
+                reporter.write_line(finding)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter:
+        reporter.write_line(
+            f"logs: {logs} files searched for {known} e-mailed secrets and for unredacted "
+            "keys, webhook secrets, bearer credentials and link tokens: none found"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _secrets_sent_by_mail():
+    """After each test, list the link tokens it e-mailed, for the end-of-session search."""
+    yield
+    log_secrets.record_sent_secrets(getattr(mail, "outbox", []))
 
 
 def pytest_configure(config: pytest.Config) -> None:

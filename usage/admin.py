@@ -8,6 +8,7 @@ from usage.models import ActivationRule, Metric, ProductEvent
 @admin.register(Metric)
 class MetricAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "unit", "aggregation", "reset_period", "is_metered"]
+    readonly_fields = ["key"]  # the code, the limits and the API name a metric by its key
 
     def has_add_permission(self, request) -> bool:
         return False  # metrics are part of the product's code paths, added by migrations

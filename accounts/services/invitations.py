@@ -36,7 +36,13 @@ def _invitation_expiry(now: datetime) -> datetime:
 
 
 def _send_invitation_after_commit(invitation: Invitation, token: str) -> None:
-    transaction.on_commit(lambda: invitation_send.delay(invitation.pk, token))
+    # The token is a secret: worker logs and monitoring show the task's arguments through
+    # argsrepr, without it.
+    transaction.on_commit(
+        lambda: invitation_send.apply_async(
+            (invitation.pk, token), argsrepr=f"({invitation.pk}, '[redacted]')"
+        )
+    )
 
 
 def invitation_create(

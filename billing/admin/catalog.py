@@ -209,5 +209,11 @@ class FeatureAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "description"]
     search_fields = ["key", "name"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Feature | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("key")  # the code and the plans' features name it
+        return readonly
+
 
 # One workspace -----------------------------------------------------------------------------

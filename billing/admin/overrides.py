@@ -39,6 +39,12 @@ class WorkspaceOverrideAdmin(admin.ModelAdmin):
         (None, {"fields": ["reason", "expires_at", "granted_by", "created_at"]}),
     ]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: WorkspaceOverride | None = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("workspace")  # new terms for the same workspace, never another's
+        return readonly
+
     @admin.display(description="Override of")
     def overrides(self, override: WorkspaceOverride) -> str:
         return override.metric_id or override.feature_id or ""
