@@ -87,6 +87,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refuses oversized bodies (413), unknown media types (415) and form posts that are not
+    # UTF-8 (400) before the CSRF check or any view reads them.
+    "config.request_body.RequestBodyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -310,6 +313,9 @@ HANDOFF_SALES_EMAIL = env.str("HANDOFF_SALES_EMAIL", default="sales@handoff.loca
 HANDOFF_API_RATE_PER_MINUTE = env.int("HANDOFF_API_RATE_PER_MINUTE", default=1200)
 # The largest request body the ingestion API reads (1,000 events fit in well under 1 MiB).
 HANDOFF_API_MAX_BODY_BYTES = env.int("HANDOFF_API_MAX_BODY_BYTES", default=1024 * 1024)
+# The largest form post a page reads (Django's own default; no form takes files): a larger
+# one is answered 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HANDOFF_FORM_MAX_BODY_BYTES", default=2_621_440)
 # PQL score history: every day's snapshot is kept this many days, one a week beyond, and
 # nothing older than HANDOFF_PQL_HISTORY_DAYS.
 HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)
