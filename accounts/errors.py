@@ -22,6 +22,12 @@ class PermissionDenied(ApplicationError):
     status = 403
 
 
+class NotFound(ApplicationError):
+    """Something the request names does not exist (or is not the actor's to see)."""
+
+    status = 404
+
+
 class Conflict(ApplicationError):
     """The change would break a rule about the current state (last owner, already a member)."""
 

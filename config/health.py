@@ -54,6 +54,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+SAFE_METHODS = ("GET", "HEAD")
+
+
 class HealthzMiddleware:
     """Answers ``/healthz`` whatever the Host header; passes every other request on."""
 
@@ -62,5 +65,13 @@ class HealthzMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path_info == "/healthz":
+            if request.method not in SAFE_METHODS:
+                # A probe reads; a body sent here is not read, and is not answered 200.
+                response = JsonResponse(
+                    {"detail": f"Method {request.method} not allowed here; allowed: GET, HEAD."},
+                    status=405,
+                )
+                response["Allow"] = ", ".join(SAFE_METHODS)
+                return response
             return healthz(request)
         return self.get_response(request)

@@ -92,6 +92,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Refuses oversized bodies (413), unknown media types (415) and form posts that are not
+    # UTF-8 (400) before the CSRF check or any view reads them.
+    "config.request_body.RequestBodyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -373,6 +376,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Successful log-ins are not recorded a second time (the audit log has what matters).
 AXES_DISABLE_ACCESS_LOG = True
+# The largest form post a page reads (Django's own default; no form takes files): a larger
+# one is answered 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HANDOFF_FORM_MAX_BODY_BYTES", default=2_621_440)
 # PQL score history: every day's snapshot is kept this many days, one a week beyond, and
 # nothing older than HANDOFF_PQL_HISTORY_DAYS.
 HANDOFF_PQL_HISTORY_DAILY_DAYS = env.int("HANDOFF_PQL_HISTORY_DAILY_DAYS", default=90)

@@ -98,3 +98,11 @@ def test_healthz_answers_whatever_the_host_while_other_urls_refuse_an_unknown_ho
     assert health.json() == {"status": "ok", "database": "ok", "redis": "ok"}
     assert page.status_code == 400
     assert api.status_code == 400
+
+
+def test_healthz_refuses_a_post_with_405_naming_the_methods_it_takes(client):
+    response = client.post("/healthz", b'{"events": NaN}', content_type="application/json")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert "not allowed here" in response.json()["detail"]

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.errors import ApplicationError
+from accounts.json_body import json_kind
 from accounts.locks import workspace_lock
 from accounts.models import OnboardingStep, Workspace
 from accounts.services import onboarding_step_complete
@@ -132,8 +133,13 @@ def missing_fields(raw: dict, index: int, required: tuple[str, ...]) -> list[dic
 
 def batch_events(payload: Any) -> list[Any]:
     """The ``events`` list of a body, 1 to ``MAX_EVENTS`` long, or ``BatchInvalid``."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
-        raise BatchInvalid([batch_error(None, "events", 'send {"events": [...]}')])
+    if not isinstance(payload, dict):
+        shape = f'must be a JSON object, {{"events": [...]}}, not {json_kind(payload)}'
+        raise BatchInvalid([batch_error(None, "body", shape)])
+    if not isinstance(payload.get("events"), list):
+        raise BatchInvalid(
+            [batch_error(None, "events", 'required, a list: send {"events": [...]}')]
+        )
     if unknown := set(payload) - {"events"}:
         raise BatchInvalid(
             [batch_error(None, "body", f"unknown field(s): {', '.join(sorted(unknown))}")]

@@ -10,7 +10,6 @@ Tests point the client at a fake Stripe on 127.0.0.1 with ``STRIPE_API_BASE``: o
 calls are intercepted at the HTTP layer, never by replacing these functions.
 """
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ import stripe
 from django.conf import settings
 
 from accounts.errors import ApplicationError
+from accounts.json_body import BodyRefused, json_body_parse, json_kind
 
 SIGNATURE_TOLERANCE = 300  # seconds, as Stripe's own libraries
 
@@ -63,19 +63,21 @@ class SignatureInvalid(Exception):
 
 def webhook_event_verify(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
     """The event in a webhook body, once its ``Stripe-Signature`` is checked with
-    Stripe's scheme (HMAC-SHA256 of ``t.payload``, at most five minutes old)."""
+    Stripe's scheme (HMAC-SHA256 of ``t.payload``, at most five minutes old). A signed body
+    that is not strict JSON raises ``accounts.json_body.BodyRefused``."""
     try:
         stripe.WebhookSignature.verify_header(
             payload, signature, secret, tolerance=SIGNATURE_TOLERANCE
         )
     except stripe.SignatureVerificationError as exc:
         raise SignatureInvalid(str(exc)) from exc
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise SignatureInvalid("the body is not JSON") from exc
-    if not isinstance(event, dict) or event.get("object") != "event" or "id" not in event:
-        raise SignatureInvalid("the body is not a Stripe event")
+    # Parsed only once the signature holds, and strictly (depth, numbers, duplicate keys, NUL):
+    # a signed body is still refused with the reason if it cannot be stored as it is.
+    event = json_body_parse(payload)
+    if not isinstance(event, dict):
+        raise BodyRefused(f"the body must be a JSON object, not {json_kind(event)}")
+    if event.get("object") != "event" or "id" not in event:
+        raise BodyRefused('the body is not an event object ("object": "event" with an "id")')
     return event
 
 

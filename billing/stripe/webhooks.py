@@ -16,6 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.json_body import JSON_MEDIA_TYPE, BodyRefused
 from billing.stripe import client
 from billing.stripe.inbox import EventMalformed, stripe_event_store
 from billing.tasks import stripe_event_process
@@ -31,14 +32,26 @@ def stripe_event_enqueue(event_id: int) -> None:
 @csrf_exempt
 @require_POST
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
-    """``POST /billing/stripe/webhook/``: 400 with the reason for a body that is not UTF-8 or
-    a missing, wrong or stale signature (nothing stored); 200 ``{"received": true}`` once the
-    event is stored, with ``"duplicate": true`` for an event received before."""
+    """``POST /billing/stripe/webhook/``: 415 for a body that is not ``application/json``; 400
+    with the reason for a body that is not UTF-8, a missing, wrong or stale signature, or a
+    signed body that is not strict JSON (nothing stored); 200 ``{"received": true}`` once the
+    event is stored, with ``"duplicate": true`` for an event received before. The size cap is
+    ``RequestBodyMiddleware``'s (413)."""
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         return JsonResponse(
             {"error": "STRIPE_WEBHOOK_SECRET is not configured: no webhook can be verified."},
             status=503,
+        )
+    if not request.body:
+        return JsonResponse({"error": "Not a Stripe event: the body is empty."}, status=400)
+    if request.content_type != JSON_MEDIA_TYPE:
+        return JsonResponse(
+            {
+                "error": f"Not a Stripe event: the body is {request.content_type or 'untyped'}, "
+                f"not {JSON_MEDIA_TYPE}."
+            },
+            status=415,
         )
     try:
         # Stripe signs UTF-8 JSON; its SDK decodes the body before checking the signature, so
@@ -58,6 +71,8 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     except client.SignatureInvalid as exc:
         logger.warning("stripe webhook refused: %s", exc)
         return JsonResponse({"error": f"Invalid Stripe signature: {exc}"}, status=400)
+    except BodyRefused as exc:
+        return JsonResponse({"error": f"Not a Stripe event: {exc.message}"}, status=exc.status)
     except EventMalformed as exc:
         return JsonResponse({"error": f"Not a Stripe event: {exc}"}, status=400)
     if stored_id is None:

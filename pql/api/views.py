@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.exceptions import ErrorSerializer
-from accounts.errors import ApplicationError, PermissionDenied
+from accounts.errors import ApplicationError, NotFound, PermissionDenied
 from pql import selectors, services
 from pql.api.serializers import (
     AssignRequestSerializer,
@@ -73,9 +73,7 @@ class LeadsJSONParser(IngestionJSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except BatchInvalid as error:
-            raise ApplicationError(
-                f"The body is not acceptable: {error.errors[0]['message']}.", field="body"
-            ) from None
+            raise ApplicationError(error.errors[0]["message"], field="body") from None
 
 
 class SalesView(APIView):
@@ -98,11 +96,14 @@ FORBIDDEN = OpenApiResponse(
     description="Not logged in, a workspace API key, a missing CSRF token, or not sales staff "
     "(some actions: not a sales manager, or not the lead's owner).",
 )
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description="There is no such lead.")
+NOT_FOUND = OpenApiResponse(
+    ErrorSerializer,
+    description="There is no such lead (or, to assign, no such user: `field` is `owner`).",
+)
 CONFLICT = OpenApiResponse(
     ErrorSerializer,
-    description="The lead's state refuses it: closed, claimed by someone else (named), or a "
-    "status that cannot follow the current one.",
+    description="The lead's state refuses it: closed, claimed by someone else (named), a "
+    "status that cannot follow the current one, or (to assign) a user who is not a sales rep.",
 )
 BAD_BODY = OpenApiResponse(
     ErrorSerializer,
@@ -338,7 +339,7 @@ class LeadClaimView(SalesView):
         examples=[CLAIMED_ELSEWHERE],
     )
     def post(self, request: Request, lead_id: int) -> Response:
-        request_data(EmptyRequestSerializer, request.data or {})
+        request_data(EmptyRequestSerializer, request.data)
         services.lead_claim(lead=lead_id, actor=request.user)
         return _detail(lead_id)
 
@@ -351,7 +352,7 @@ class LeadReleaseView(SalesView):
         EmptyRequestSerializer,
     )
     def post(self, request: Request, lead_id: int) -> Response:
-        request_data(EmptyRequestSerializer, request.data or {})
+        request_data(EmptyRequestSerializer, request.data)
         services.lead_release(lead=lead_id, actor=request.user)
         return _detail(lead_id)
 
@@ -462,6 +463,6 @@ class LeadAssignView(SalesView):
         if data["owner"] is not None:
             owner = selectors.sales_user_get(user_id=data["owner"])
             if owner is None:
-                raise ApplicationError(f"There is no user {data['owner']}.", field="owner")
+                raise NotFound(f"There is no user {data['owner']}.", field="owner")
         services.lead_assign(lead=lead_id, owner=owner, actor=request.user)
         return _detail(lead_id)

@@ -150,7 +150,7 @@ def lead_assign(
     if not is_manager(actor):
         raise PermissionDenied(ASSIGN_MESSAGE)
     if owner is not None and (not owner.is_active or not owner.has_perm(WORK)):
-        raise ApplicationError(f"{owner.email} is not a sales rep.", field="owner")
+        raise Conflict(f"{owner.email} is not a sales rep.", field="owner")
     lead = _locked(lead)
     _require_open(lead)
     if lead.owner_id == (owner.pk if owner else None):

@@ -275,8 +275,8 @@ def test_assigning_to_nobody_or_an_unknown_user_or_a_non_rep(manager, billing_ad
     not_rep = _post(client, f"{LEADS}/{lead.pk}/assign", {"owner": billing_admin.pk})
     nobody = _post(client, f"{LEADS}/{lead.pk}/assign", {"owner": None})
 
-    assert (unknown.status_code, unknown.json()["field"]) == (400, "owner")
-    assert (not_rep.status_code, not_rep.json()["field"]) == (400, "owner")
+    assert (unknown.status_code, unknown.json()["field"]) == (404, "owner")
+    assert (not_rep.status_code, not_rep.json()["field"]) == (409, "owner")
     assert nobody.status_code == 200
     assert nobody.json()["owner"] is None
 
@@ -297,7 +297,7 @@ DEEP = "[" * 5000 + "]" * 5000
         ('"a note"', "application/json", 400),
         ("null", "application/json", 400),
         (json.dumps({"text": "x" * 5001}), "application/json", 400),
-        (json.dumps({"text": "x" * 2_000_000}), "application/json", 400),
+        (json.dumps({"text": "x" * 2_000_000}), "application/json", 413),
         (json.dumps({"text": 12}), "application/json", 400),
         (json.dumps({"text": ""}), "application/json", 400),
         (json.dumps({"text": True}), "application/json", 400),

@@ -235,9 +235,12 @@ def test_every_problem_is_listed(post):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("{not json", "malformed JSON"),
-        ('{"events": [{"metric": "api_calls", "quantity": NaN}]}', "malformed JSON"),
-        ('{"events": [{"metric": "api_calls", "quantity": Infinity}]}', "malformed JSON"),
+        ("{not json", "not valid JSON"),
+        ('{"events": [{"metric": "api_calls", "quantity": NaN}]}', "NaN is not a number"),
+        ('{"events": [{"metric": "api_calls", "quantity": Infinity}]}', "Infinity is not a"),
+        ('{"events": [{"metric": "api_calls", "quantity": 1e400}]}', "1e400 is out of range"),
+        ('{"events": [{"quantity": 99999999999999999999}]}', "is out of range"),
+        ('{"events": [], "events": [{}]}', "'events' appears twice"),
         ("[]", '{"events"'),
         ('{"events": []}', "1 to 1000"),
         ('{"events": {}}', '{"events"'),
@@ -266,8 +269,8 @@ def test_a_body_over_the_size_cap_is_rejected(post, settings):
 
     response = post({"events": [event(f"k{n}") for n in range(5)]})
 
-    assert response.status_code == 400
-    assert "200-byte cap" in response.json()["errors"][0]["message"]
+    assert response.status_code == 413
+    assert "at most 200 bytes" in response.json()["detail"]
     assert UsageEvent.objects.count() == 0
 
 
