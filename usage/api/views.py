@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication, HasApiKey
 from accounts.api.exceptions import THROTTLED, UNAUTHORIZED, ErrorSerializer
+from accounts.json_body import MAX_INTEGER
 from billing.entitlements import workspace_entitlements
 from billing.limits import upgrade_url_for
 from billing.models import Enforcement
@@ -165,7 +166,8 @@ class ProductEventSerializer(ClosedSerializer):
     properties = serializers.DictField(
         required=False,
         help_text=f"Any JSON object of at most {MAX_PROPERTIES_CHARS:,} characters, nested at "
-        f"most {MAX_DEPTH} levels deep in the request.{TEXT_HELP}",
+        f"most {MAX_DEPTH} levels deep in the request, integers within ±{MAX_INTEGER:,}."
+        f"{TEXT_HELP}",
     )
     idempotency_key = serializers.CharField(
         min_length=1,
