@@ -10,6 +10,7 @@ about; ``World.login`` puts a test client in that role.
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.contenttypes.models import ContentType
@@ -159,6 +160,17 @@ def _admin_rows(*, acme: Workspace, globex: Workspace, billing_admin: User) -> N
         readings=[("api_calls", month, 8_000)],
         cause=lambda name, used, limit: "a test",
     )
+    # django-axes' records of log-ins (its own models, written by its own signal handlers).
+    seen = {
+        "username": "owner@acme.io",
+        "ip_address": "192.0.2.1",
+        "user_agent": "test",
+        "http_accept": "*/*",
+        "path_info": "/login/",
+    }
+    AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
+    AccessFailureLog.objects.create(**seen, locked_out=False)
+    AccessLog.objects.create(**seen)
 
 
 def world_build() -> World:

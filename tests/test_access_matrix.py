@@ -530,7 +530,7 @@ MATRIX: dict[str, Row] = {
     ),
     "stripe_webhook": Row(
         "405 405 405 405 405 405 405 405 405 405 405",
-        "400 400 400 400 400 400 400 400 400 400 400",
+        "415 415 415 415 415 415 415 415 415 415 415",
     ),
     "workspace_api_key_create": Row(
         "405 405 405 405 405 405 405 405 405 405 405",
@@ -675,6 +675,10 @@ ADMIN_MODELS: dict[str, str] = {
     "accounts.user": "             -          -        -              -",
     "accounts.workspace": "        v          v        v              -",
     "auth.group": "                -          -        -              -",
+    # django-axes' log-in failures and lock-outs: superusers only (they lift a lock-out there).
+    "axes.accessattempt": "        -          -        -              -",
+    "axes.accessfailurelog": "     -          -        -              -",
+    "axes.accesslog": "            -          -        -              -",
     "billing.billingsettings": "   -          -        vc             -",
     "billing.feature": "           v          v        vac            -",
     "billing.invoice": "           -          -        v              -",
