@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 # Paths that take a POST without a CSRF token, and why that is safe.
 NOT_CSRF_PROTECTED = {
     # Stripe's webhook: no cookie reaches it; every event must carry Stripe's signature.
-    "/billing/stripe/webhook/": 400,
-    # Read-only: the load balancer's probe (answered by a middleware, whatever the method).
-    "/healthz": 200,
+    "/billing/stripe/webhook/": 415,
+    # Read-only: the load balancer's probe answers GET and HEAD only.
+    "/healthz": 405,
     # Read-only: the schema and its docs page refuse the POST (403 from their permission).
     "/api/schema/": 403,
     "/api/docs/": 403,
