@@ -52,7 +52,12 @@ from billing.stripe.mirror import (
     subscription_lock,
     subscription_state_apply,
 )
-from billing.stripe.objects import LIVE_STATUSES, StripeDataError, subscription_state
+from billing.stripe.objects import (
+    LIVE_STATUSES,
+    StripeDataError,
+    SubscriptionState,
+    subscription_state,
+)
 from billing.stripe.pacing import Pacer
 from billing.stripe.processing import stripe_event_apply
 
@@ -127,20 +132,7 @@ def _state_apply(
             return None
         if not mirror_differs(subscription, target):
             return None
-        before, mrr_before = _describe(subscription), subscription.mrr_cents
-        # Stripe's state now is the newest there is, even if Stripe's clock runs ahead of
-        # ours; the watermark stays, for the events still on their way.
-        at = max(at, subscription.stripe_watermark or at)
-        revenue_state_place(subscription, state, at=at, event=None)
-        outcome = subscription_state_apply(
-            subscription, state, at=at, event=None, authoritative=True, move_watermark=False
-        )
-        if outcome.status != StripeEvent.Status.PROCESSED:
-            return None
-        return (
-            f"{subscription.workspace.slug}: {before} → {_describe(subscription)} from Stripe "
-            f"{stripe_id}, MRR {mrr_before} → {subscription.mrr_cents} {subscription.currency}"
-        )
+        return _state_impose(subscription, state, at=at, source=f"Stripe {stripe_id}")
 
 
 def _unmirrored_apply(remote: dict[str, Any], *, at: datetime) -> str | None:
@@ -168,19 +160,30 @@ def _unmirrored_apply(remote: dict[str, Any], *, at: datetime) -> str | None:
                 f"{state.subscription_id} besides {subscription.stripe_subscription_id}: "
                 "cancel one in Stripe"
             )
-        before, mrr_before = _describe(subscription), subscription.mrr_cents
-        at = max(at, subscription.stripe_watermark or at)
-        revenue_state_place(subscription, state, at=at, event=None)
-        outcome = subscription_state_apply(
-            subscription, state, at=at, event=None, authoritative=True, move_watermark=False
+        return _state_impose(
+            subscription, state, at=at, source=f"the unmirrored Stripe {state.subscription_id}"
         )
-        if outcome.status != StripeEvent.Status.PROCESSED:
-            return None
-        return (
-            f"{subscription.workspace.slug}: {before} → {_describe(subscription)} "
-            f"from the unmirrored Stripe {state.subscription_id}, "
-            f"MRR {mrr_before} → {subscription.mrr_cents} {subscription.currency}"
-        )
+
+
+def _state_impose(
+    subscription: Subscription, state: SubscriptionState, *, at: datetime, source: str
+) -> str | None:
+    """Applies Stripe's fetched ``state`` to the locked mirror and records the change in the
+    ledger; the line that reports the repair, or None if nothing was applied."""
+    before, mrr_before = _describe(subscription), subscription.mrr_cents
+    # Stripe's state now is the newest there is, even if Stripe's clock runs ahead of ours;
+    # the watermark stays, for the events still on their way.
+    at = max(at, subscription.stripe_watermark or at)
+    revenue_state_place(subscription, state, at=at, event=None)
+    outcome = subscription_state_apply(
+        subscription, state, at=at, event=None, authoritative=True, move_watermark=False
+    )
+    if outcome.status != StripeEvent.Status.PROCESSED:
+        return None
+    return (
+        f"{subscription.workspace.slug}: {before} → {_describe(subscription)} from {source}, "
+        f"MRR {mrr_before} → {subscription.mrr_cents} {subscription.currency}"
+    )
 
 
 # The phases: each does one page and says where the run goes next ---------------------------
