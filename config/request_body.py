@@ -1,7 +1,7 @@
 """Request bodies every view can read: one middleware refuses, before any view or the CSRF
 check reads a byte, a body that is too large (413), one of a media type its endpoint does
 not take (415), and a form post that is not UTF-8 or carries a NUL character (400). The
-answer names the problem: JSON on the API and the Stripe webhook, the 400 page elsewhere.
+answer names the problem: JSON on the API and the Stripe webhook, a page naming it elsewhere.
 
 The API's JSON bodies are then read by ``accounts.json_body`` (depth, numbers, duplicate
 keys, text), through the API's parser and the webhook view.
@@ -29,12 +29,12 @@ def body_cap(request: HttpRequest) -> int:
 
 
 def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
-    """The answer to a refused body: JSON on the API and the webhook, the 400 page (with the
-    status and the problem) elsewhere."""
+    """The answer to a refused body: JSON on the API and the webhook, a page naming the
+    status and the problem elsewhere."""
     if answers_json(request):
         return _json(request, message, status)
     page = render_to_string(
-        "400.html",
+        "request_refused.html",
         {"title": TITLES.get(status, "Bad request"), "problem": message},
         request=request,
     )
@@ -84,6 +84,9 @@ class RequestBodyMiddleware:
                 return refused(
                     request, f"The body has no Content-Type: send {JSON_MEDIA_TYPE}.", 415
                 )
+            return self.get_response(request)
+        if request.method != "POST":
+            # Pages take forms by POST only: their views answer any other method 405.
             return self.get_response(request)
         if media_type not in FORM_MEDIA_TYPES:
             return refused(
