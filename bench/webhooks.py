@@ -244,7 +244,7 @@ def _run(port: int, bodies: list[bytes], *, interleave: bool):
                 elif json.loads(payload)["duplicate"]:
                     duplicates[0] += 1
             if interleave:
-                elapsed, status, payload = _post(conn, "/bench/minimal-insert", body, headers)
+                elapsed, status, payload = _post(conn, "/api/bench/minimal-insert", body, headers)
                 with lock:
                     minimal.append(elapsed)
                     if status != 200:
